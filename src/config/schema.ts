@@ -1,0 +1,306 @@
+/**
+ * The one schema of a Divisor configuration. It is the source of the library's
+ * TypeScript types (`DivisorConfig`, input side `DivisorConfigInput`), of YAML
+ * validation, of the JSON Schema shipped for editors (`divisor schema`) and of the
+ * reference docs (docs/config-reference.md, kept complete by a test).
+ *
+ * Every object is strict: an unknown key is an error, never silently ignored.
+ */
+import { z } from "zod";
+
+// ---------------------------------------------------------------- scalars
+
+const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
+const DURATION_UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** A duration: a number of milliseconds, or a string like "250ms", "10s", "1.5m", "2h". */
+export const duration = z
+  .union([
+    z.number().nonnegative(),
+    z.string().regex(DURATION_RE, { message: 'expected a duration like "250ms", "10s", "1m" or a number of milliseconds' }),
+  ])
+  .transform((v) => {
+    if (typeof v === "number") return v;
+    const m = DURATION_RE.exec(v)!;
+    return Math.round(Number(m[1]) * DURATION_UNIT_MS[m[2]!]!);
+  })
+  .meta({ description: 'Milliseconds, or a string with a unit: "250ms", "10s", "1m", "2h".' });
+
+const HOST_PORT_RE = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+|\*):(\d{1,5})$/;
+
+/** `host:port` (IPv6 in brackets). */
+export const address = z
+  .string()
+  .regex(HOST_PORT_RE, { message: 'expected "host:port", e.g. "127.0.0.1:8080" or "[::1]:8080"' })
+  .refine((v) => Number(HOST_PORT_RE.exec(v)![2]) <= 65535, { message: "port must be 0..65535" });
+
+const positiveInt = z.number().int().positive();
+const nonNegativeInt = z.number().int().nonnegative();
+
+/** HTTP header field name (RFC 9110 token). */
+const headerName = z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, { message: "expected an HTTP header name (token characters only)" });
+/** HTTP header value: visible ASCII, spaces and tabs, no CR/LF/NUL. */
+const headerValue = z.string().regex(/^[\t\x20-\x7e\x80-\xff]*$/, { message: "header values may not contain CR, LF, NUL or other control characters" });
+
+// ---------------------------------------------------------------- listeners
+
+export const headLimitsSchema = z
+  .strictObject({
+    maxHeadSize: positiveInt.default(16 * 1024).meta({ description: "Largest request head in bytes (request line + headers); larger heads get 431." }),
+    maxHeaders: positiveInt.default(100).meta({ description: "Most header fields in a request; more get 431." }),
+    maxUrlLength: positiveInt.default(8 * 1024).meta({ description: "Longest request-target in bytes; longer ones get 414." }),
+  })
+  .meta({ description: "Limits on request heads." });
+
+export const listenerSchema = z
+  .strictObject({
+    name: z.string().min(1).optional().meta({ description: "Name used in logs and metrics; defaults to the address." }),
+    address: address.meta({ description: 'Address to accept connections on, "host:port". Port 0 picks a free port.' }),
+    limits: headLimitsSchema.prefault({}),
+    timeouts: z
+      .strictObject({
+        header: duration.default(10_000).meta({ description: "Time a client has to send a complete request head (slowloris guard); then 408 and close." }),
+        idle: duration.default(60_000).meta({ description: "Time a keep-alive connection may sit idle between requests." }),
+      })
+      .prefault({}),
+    maxConnections: nonNegativeInt.default(0).meta({ description: "Most open client connections on this listener; 0 = unlimited." }),
+  })
+  .meta({ description: "An address the gateway accepts HTTP/1.1 connections on." });
+
+// ---------------------------------------------------------------- services
+
+export const backendSchema = z.union([
+  address.transform((a) => ({ address: a, weight: 1, maxConnections: 0 })).meta({ description: 'Shorthand for { address: "host:port" }.' }),
+  z.strictObject({
+    address: address.meta({ description: 'Backend address, "host:port".' }),
+    weight: nonNegativeInt.default(1).meta({ description: "Relative weight; 0 drains the backend (no new requests)." }),
+    maxConnections: nonNegativeInt.default(0).meta({ description: "Most connections to this backend; 0 = the service's pool limit." }),
+  }),
+]);
+
+const hashKeySchema = z.discriminatedUnion("source", [
+  z.strictObject({ source: z.literal("client-ip") }),
+  z.strictObject({ source: z.literal("header"), name: headerName }),
+  z.strictObject({ source: z.literal("cookie"), name: z.string().min(1) }),
+]);
+
+export const balancerSchema = z
+  .discriminatedUnion("algorithm", [
+    z.strictObject({ algorithm: z.literal("round-robin") }).meta({ description: "Each backend in turn, ignoring weights." }),
+    z.strictObject({ algorithm: z.literal("weighted-round-robin") }).meta({ description: "Smooth weighted round-robin (nginx's algorithm)." }),
+    z.strictObject({ algorithm: z.literal("least-connections") }).meta({ description: "Fewest in-flight requests relative to weight." }),
+    z.strictObject({ algorithm: z.literal("random") }).meta({ description: "Weighted random choice." }),
+    z
+      .strictObject({
+        algorithm: z.literal("p2c-ewma"),
+        decay: duration.default(10_000).meta({ description: "Time constant of the latency moving average." }),
+      })
+      .meta({ description: "Power of two random choices, picking the lower EWMA latency x in-flight load." }),
+    z
+      .strictObject({
+        algorithm: z.literal("consistent-hash"),
+        key: hashKeySchema.meta({ description: "What to hash: client-ip, a header or a cookie." }),
+        method: z.enum(["ring", "maglev"]).default("ring").meta({ description: "ring: Ketama-style hash ring; maglev: Maglev lookup table." }),
+      })
+      .meta({ description: "The same key always reaches the same backend; a backend leaving moves only its own keys." }),
+  ])
+  .meta({ description: "How the service picks a backend for each request." });
+
+export const stickySchema = z
+  .strictObject({
+    cookie: z.string().min(1).default("divisor_sticky").meta({ description: "Cookie that pins a client to a backend." }),
+    maxAge: duration.optional().meta({ description: "Cookie lifetime; omitted = a session cookie." }),
+    secure: z.boolean().default(false),
+    httpOnly: z.boolean().default(true),
+    sameSite: z.enum(["Lax", "Strict", "None"]).default("Lax"),
+  })
+  .meta({ description: "Sticky sessions: the first response sets a cookie naming the backend; later requests go back to it while it is available." });
+
+export const serviceSchema = z
+  .strictObject({
+    backends: z.array(backendSchema).min(1, { message: "a service needs at least one backend" }),
+    balancer: balancerSchema.default({ algorithm: "round-robin" }),
+    sticky: stickySchema.optional(),
+    preserveHost: z.boolean().default(true).meta({ description: "Send the client's Host header to the backend (false: use the backend's address)." }),
+    timeouts: z
+      .strictObject({
+        connect: duration.default(5_000).meta({ description: "Time to open a connection to a backend; then 504." }),
+        response: duration.default(60_000).meta({ description: "Time from sending the request to the response head; then 504." }),
+      })
+      .prefault({}),
+    pool: z
+      .strictObject({
+        maxConnections: nonNegativeInt.default(0).meta({ description: "Most connections per backend; 0 = unlimited. Requests beyond it wait up to the connect timeout." }),
+        maxIdle: nonNegativeInt.default(64).meta({ description: "Most idle keep-alive connections kept per backend." }),
+        idleTimeout: duration.default(30_000).meta({ description: "Idle upstream connections are closed after this long." }),
+      })
+      .prefault({}),
+  })
+  .meta({ description: "A set of backends and the policy that picks one." });
+
+// ---------------------------------------------------------------- routers
+
+export const pathMatchSchema = z
+  .union([
+    z.strictObject({ exact: z.string().startsWith("/") }).meta({ description: "The path equals this." }),
+    z.strictObject({ prefix: z.string().startsWith("/") }).meta({ description: "The path starts with this at a segment boundary (/api matches /api and /api/x, not /apix)." }),
+    z.strictObject({ pattern: z.string().startsWith("/") }).meta({ description: "Segments with :params and a trailing * wildcard, e.g. /users/:id/*." }),
+    z.strictObject({ regex: z.string().min(1) }).meta({ description: "A JavaScript regular expression tested against the path." }),
+  ])
+  .meta({ description: "How the request path must look." });
+
+export const headerMatchSchema = z.union([
+  z.strictObject({ name: headerName, value: headerValue }).meta({ description: "The header is present with exactly this value." }),
+  z.strictObject({ name: headerName, regex: z.string().min(1) }).meta({ description: "The header's value matches this regular expression." }),
+  z.strictObject({ name: headerName, present: z.boolean() }).meta({ description: "The header is (true) or is not (false) present." }),
+]);
+
+const HOST_PATTERN_RE = /^(\*\.)?([a-z0-9]([a-z0-9-]*[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*\.?$|^\*$/;
+
+export const hostPattern = z
+  .string()
+  .transform((h) => h.toLowerCase())
+  .refine((h) => HOST_PATTERN_RE.test(h), { message: 'expected a host name, a wildcard like "*.example.com", or "*" for any host' });
+
+export const routerSchema = z
+  .strictObject({
+    match: z
+      .strictObject({
+        hosts: z.array(hostPattern).optional().meta({ description: 'Host names (exact or "*.example.com"); omitted = the tenant\'s hosts, or any host.' }),
+        path: pathMatchSchema.optional(),
+        methods: z.array(z.string().regex(/^[A-Z]+$/, { message: "methods are upper-case tokens like GET" })).optional(),
+        headers: z.array(headerMatchSchema).optional(),
+      })
+      .prefault({}),
+    service: z.string().min(1).optional().meta({ description: "Service to proxy to. Required unless a middleware answers every request (e.g. redirect)." }),
+    middlewares: z.array(z.string().min(1)).default([]).meta({ description: "Names of middlewares to run, in order." }),
+    priority: z.number().int().optional().meta({ description: "Higher wins over the computed specificity; ties fall back to specificity." }),
+  })
+  .meta({ description: "A match rule that sends requests to a service through middlewares." });
+
+// ---------------------------------------------------------------- middlewares
+
+const headerOpsSchema = z.strictObject({
+  set: z.record(headerName, headerValue).optional().meta({ description: "Headers to set, replacing any existing value." }),
+  add: z.record(headerName, headerValue).optional().meta({ description: "Headers to append." }),
+  remove: z.array(headerName).optional().meta({ description: "Headers to remove." }),
+});
+
+export const builtinMiddlewareSchemas = {
+  headers: z
+    .strictObject({
+      type: z.literal("headers"),
+      request: headerOpsSchema.optional().meta({ description: "Changes to the request sent to the backend." }),
+      response: headerOpsSchema.optional().meta({ description: "Changes to the response sent to the client." }),
+    })
+    .meta({ description: "Set, add or remove request and response headers." }),
+  "strip-prefix": z
+    .strictObject({
+      type: z.literal("strip-prefix"),
+      prefixes: z.array(z.string().startsWith("/")).min(1),
+    })
+    .meta({ description: "Remove the first matching prefix from the path before proxying (sets X-Forwarded-Prefix)." }),
+  "rewrite-path": z
+    .strictObject({
+      type: z.literal("rewrite-path"),
+      regex: z.string().min(1).meta({ description: "Regular expression applied to the path." }),
+      replacement: z.string().meta({ description: "Replacement; $1.. and $<name> refer to groups." }),
+    })
+    .meta({ description: "Rewrite the path with a regular expression before proxying." }),
+  redirect: z
+    .strictObject({
+      type: z.literal("redirect"),
+      status: z.union([z.literal(301), z.literal(302), z.literal(303), z.literal(307), z.literal(308)]).default(302),
+      scheme: z.enum(["http", "https"]).optional().meta({ description: "Scheme to redirect to; default keeps the request's." }),
+      host: z.string().optional().meta({ description: "Host (and optional :port) to redirect to; default keeps the request's." }),
+      regex: z.string().optional().meta({ description: "With replacement: rewrite the path+query to redirect to." }),
+      replacement: z.string().optional(),
+    })
+    .refine((r) => (r.regex === undefined) === (r.replacement === undefined), { message: "regex and replacement go together" })
+    .meta({ description: "Answer with a redirect instead of proxying." }),
+} as const;
+
+export const pluginMiddlewareSchema = z
+  .strictObject({
+    type: z.literal("plugin"),
+    plugin: z.string().min(1).meta({ description: "Name the plugin was registered under (createGateway({ plugins }))." }),
+    options: z.unknown().optional().meta({ description: "Options, validated by the plugin's own schema." }),
+  })
+  .meta({ description: "A user plugin registered by name." });
+
+export const middlewareSchema = z.discriminatedUnion("type", [
+  builtinMiddlewareSchemas.headers,
+  builtinMiddlewareSchemas["strip-prefix"],
+  builtinMiddlewareSchemas["rewrite-path"],
+  builtinMiddlewareSchemas.redirect,
+  pluginMiddlewareSchema,
+]);
+
+// ---------------------------------------------------------------- tenants
+
+const nameKey = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, { message: "names are letters, digits, '_', '.', '-'" });
+
+export const tenantSchema = z
+  .strictObject({
+    hosts: z.array(hostPattern).min(1).meta({ description: "Hosts this tenant owns; its routers match only these (unless they name narrower hosts)." }),
+    routers: z.record(nameKey, routerSchema).default({}),
+  })
+  .meta({ description: "A named group of routers with its own hosts." });
+
+// ---------------------------------------------------------------- gateway
+
+const CIDR_RE = /^([0-9.]+|[0-9a-fA-F:]+)(\/\d{1,3})?$/;
+
+export const proxySchema = z
+  .strictObject({
+    trustedProxies: z
+      .array(z.string().regex(CIDR_RE, { message: 'expected an IP or CIDR like "10.0.0.0/8"' }))
+      .default([])
+      .meta({ description: "Peers whose X-Forwarded-*/Forwarded headers are kept and extended; from anyone else they are replaced." }),
+    forwardedHeaders: z.boolean().default(true).meta({ description: "Set X-Forwarded-For/-Proto/-Host on requests to backends." }),
+    forwarded: z.boolean().default(false).meta({ description: "Also set the RFC 7239 Forwarded header." }),
+    via: z.string().optional().meta({ description: 'Add "Via: 1.1 <this>" to requests and responses; omitted = no Via.' }),
+  })
+  .prefault({});
+
+export const demoSchema = z
+  .strictObject({
+    backends: z
+      .array(z.strictObject({ name: z.string().min(1), address }))
+      .min(1)
+      .meta({ description: "Small in-process HTTP servers that answer with their name; for trying Divisor out." }),
+  })
+  .meta({ description: "Demo backends started inside the gateway process (used by the bundled default config)." });
+
+export const configSchema = z
+  .strictObject({
+    listeners: z.array(listenerSchema).min(1, { message: "at least one listener is needed" }),
+    services: z.record(nameKey, serviceSchema).default({}),
+    routers: z.record(nameKey, routerSchema).default({}),
+    tenants: z.record(nameKey, tenantSchema).default({}),
+    middlewares: z.record(nameKey, middlewareSchema).default({}),
+    proxy: proxySchema,
+    shutdown: z
+      .strictObject({
+        gracePeriod: duration.default(30_000).meta({ description: "On SIGTERM/SIGINT, time in-flight requests get to finish before connections are closed." }),
+      })
+      .prefault({}),
+    demo: demoSchema.optional(),
+  })
+  .meta({ description: "A Divisor gateway configuration." });
+
+/** A configuration after validation and defaults (what the gateway compiles). */
+export type DivisorConfig = z.output<typeof configSchema>;
+/** A configuration as written by a user (durations as strings, defaults optional). */
+export type DivisorConfigInput = z.input<typeof configSchema>;
+export type ListenerConfig = DivisorConfig["listeners"][number];
+export type ServiceConfig = DivisorConfig["services"][string];
+export type BackendConfig = ServiceConfig["backends"][number];
+export type BalancerConfig = ServiceConfig["balancer"];
+export type StickyConfig = z.output<typeof stickySchema>;
+export type RouterConfig = DivisorConfig["routers"][string];
+export type PathMatch = z.output<typeof pathMatchSchema>;
+export type HeaderMatch = z.output<typeof headerMatchSchema>;
+export type MiddlewareConfig = DivisorConfig["middlewares"][string];
+export type TenantConfig = DivisorConfig["tenants"][string];
+export type ProxyConfig = DivisorConfig["proxy"];

@@ -1,0 +1,91 @@
+/**
+ * Errors are values with stable codes. Every error Divisor throws on purpose is a
+ * `DivisorError` whose `code` never changes between releases, so callers can
+ * branch on it and docs can list it.
+ *
+ * @example
+ * try { await gateway.reload(next) } catch (err) {
+ *   if (err instanceof DivisorError && err.code === "ERR_CONFIG_INVALID") console.error(err.message)
+ * }
+ */
+export class DivisorError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** One problem in a configuration document, located as precisely as we can. */
+export interface ConfigIssue {
+  /** File the problem is in, or "<object>" for config-as-code. */
+  file: string;
+  /** 1-based line and column; 0 when unknown (config-as-code). */
+  line: number;
+  column: number;
+  /** Path in the document, e.g. `services.api.backends[0].address`. */
+  path: string;
+  /** What is wrong and what is expected. */
+  message: string;
+}
+
+/** A configuration that does not parse or does not match the schema. */
+export class ConfigError extends DivisorError {
+  readonly issues: readonly ConfigIssue[];
+  constructor(issues: readonly ConfigIssue[]) {
+    super("ERR_CONFIG_INVALID", formatIssues(issues));
+    this.issues = issues;
+  }
+}
+
+export function formatIssues(issues: readonly ConfigIssue[]): string {
+  const lines = issues.map((i) => {
+    const where = i.line > 0 ? `${i.file}:${i.line}:${i.column}` : i.file;
+    return `${where}: ${i.path === "" ? "(document)" : i.path}: ${i.message}`;
+  });
+  return `invalid configuration (${issues.length} problem${issues.length === 1 ? "" : "s"}):\n  ${lines.join("\n  ")}`;
+}
+
+/** A malformed or ambiguous HTTP message; the connection it came on is closed. */
+export class HttpParseError extends DivisorError {
+  /** Status to answer the client with when this came from a request (400, 414, 431, 501). */
+  readonly status: number;
+  constructor(reason: string, status = 400) {
+    super("ERR_HTTP_PARSE", reason);
+    this.status = status;
+  }
+}
+
+/** Why an exchange could not be completed upstream; mapped to 502/503/504 in one place. */
+export type UpstreamFailure =
+  | "connect-refused"
+  | "connect-timeout"
+  | "connect-error"
+  | "response-timeout"
+  | "protocol-error"
+  | "reset"
+  | "no-backend"
+  | "pool-exhausted";
+
+export class UpstreamError extends DivisorError {
+  readonly failure: UpstreamFailure;
+  constructor(failure: UpstreamFailure, message: string, options?: { cause?: unknown }) {
+    super(`ERR_UPSTREAM_${failure.toUpperCase().replaceAll("-", "_")}`, message, options);
+    this.failure = failure;
+  }
+}
+
+/** The one place upstream failures become HTTP statuses. */
+export function statusForUpstreamFailure(failure: UpstreamFailure): number {
+  switch (failure) {
+    case "no-backend":
+    case "pool-exhausted":
+      return 503;
+    case "connect-timeout":
+    case "response-timeout":
+      return 504;
+    default:
+      return 502;
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * The one extension interface of Divisor. Every middleware, built-in or a user's
+ * plugin, is an object with optional phase methods, called in this order for each
+ * exchange (one request/response pair):
+ *
+ * 1. `onRequest(exchange)` — may answer directly by returning `exchange.respond(...)`.
+ * 2. `selectBackend(exchange, candidates)` — may steer the service's choice.
+ * 3. `onUpstreamRequest(exchange, head)` — rewrite what goes to the backend.
+ * 4. `onResponse(exchange, head)` — rewrite what goes back to the client.
+ * 5. `onLog(exchange)` — after the response is done (metrics, access logs).
+ *
+ * Phases may return a promise; a phase that returns nothing costs no await.
+ */
+import type { z } from "zod";
+import type { HeaderList } from "../http1/headers.js";
+import type { BackendState } from "../service/balancers/types.js";
+
+/** A response produced by a middleware instead of proxying. */
+export interface DirectResponse {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string | Buffer;
+}
+
+/** The client's request as middlewares see and change it. */
+export interface ExchangeRequest {
+  /** Method as received, e.g. "GET". */
+  readonly method: string;
+  /** Path, without the query. Middlewares may rewrite it; the backend receives `path + query`. */
+  path: string;
+  /** Query string with its leading "?", or "". */
+  query: string;
+  /** Request headers (changes here reach the backend). */
+  readonly headers: HeaderList;
+  /** Host the request was for, lowercased, without port. */
+  readonly host: string;
+  readonly scheme: "http" | "https";
+  /** Client address after trusted-proxy processing. */
+  readonly clientIp: string;
+  /** HTTP minor version of the client's request (0 or 1). */
+  readonly versionMinor: number;
+}
+
+/** The request head about to be sent upstream. */
+export interface UpstreamRequestHead {
+  method: string;
+  /** Request-target sent to the backend (path + query). */
+  target: string;
+  readonly headers: HeaderList;
+}
+
+/** The response head about to be sent to the client. */
+export interface ResponseHeadView {
+  status: number;
+  readonly headers: HeaderList;
+}
+
+/** One request/response pair travelling through the gateway. */
+export interface Exchange {
+  /** Per-process sequence number. */
+  readonly id: number;
+  readonly request: ExchangeRequest;
+  /** Name of the listener that accepted the connection. */
+  readonly listener: string;
+  /** Name of the matched router, its tenant and its service (undefined before routing / when none). */
+  readonly router: string | undefined;
+  readonly tenant: string | undefined;
+  readonly service: string | undefined;
+  /** Path parameters captured by a `pattern` match, else null. */
+  readonly params: Readonly<Record<string, string>> | null;
+  /** The backend chosen, once chosen. */
+  readonly backend: BackendState | undefined;
+  /** Final status sent to the client (0 until the response head is sent). */
+  readonly status: number;
+  /** `performance.now()` when the request head was parsed. */
+  readonly startTime: number;
+  /** Milliseconds from startTime to the end of the response (set before onLog). */
+  readonly durationMs: number;
+  /** Body bytes received from the client and sent to it. */
+  readonly requestBytes: number;
+  readonly responseBytes: number;
+  /** Stable code of the error that ended the exchange, if any (e.g. "ERR_UPSTREAM_CONNECT_TIMEOUT"). */
+  readonly errorCode: string | undefined;
+  /** Scratch space for plugins, shared across the phases of this exchange. */
+  readonly locals: Map<string | symbol, unknown>;
+  /** Build a direct response; return it from `onRequest` to answer without proxying. */
+  respond(status: number, body?: string | Buffer, headers?: Record<string, string>): DirectResponse;
+}
+
+type Awaitable<T> = T | Promise<T>;
+
+/** What a plugin's `create` returns: the phases it takes part in. */
+export interface Middleware {
+  onRequest?(exchange: Exchange): Awaitable<DirectResponse | undefined | void>;
+  /**
+   * Steer backend selection: return one of `candidates` (the service's available
+   * backends) to use it, or undefined to let the service's balancer choose.
+   */
+  selectBackend?(exchange: Exchange, candidates: readonly BackendState[]): BackendState | undefined;
+  onUpstreamRequest?(exchange: Exchange, head: UpstreamRequestHead): Awaitable<void>;
+  onResponse?(exchange: Exchange, head: ResponseHeadView): Awaitable<void>;
+  onLog?(exchange: Exchange): void;
+}
+
+/** Context a plugin instance is created in. */
+export interface PluginContext {
+  /** Name of the middleware entry in the config. */
+  readonly name: string;
+}
+
+/**
+ * A plugin: a named factory of middlewares, with an optional zod schema for its
+ * options (validated when the config is compiled; errors name the middleware).
+ *
+ * @example
+ * import { definePlugin } from "divisor";
+ * import { z } from "zod";
+ * export const requestId = definePlugin({
+ *   name: "request-id",
+ *   schema: z.object({ header: z.string().default("x-request-id") }),
+ *   create: ({ header }) => ({
+ *     onUpstreamRequest(ex, head) { head.headers.set(header, String(ex.id)) },
+ *   }),
+ * });
+ */
+export interface Plugin<Options = unknown> {
+  readonly name: string;
+  readonly schema?: z.ZodType<Options>;
+  create(options: Options, context: PluginContext): Middleware;
+}
+
+/** Identity helper that gives a plugin definition its types. */
+export function definePlugin<Options>(plugin: Plugin<Options>): Plugin<Options> {
+  return plugin;
+}
