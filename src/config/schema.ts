@@ -32,7 +32,11 @@ const HOST_PORT_RE = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+|\*):(\d{1,5})$/;
 export const address = z
   .string()
   .regex(HOST_PORT_RE, { message: 'expected "host:port", e.g. "127.0.0.1:8080" or "[::1]:8080"' })
-  .refine((v) => Number(HOST_PORT_RE.exec(v)![2]) <= 65535, { message: "port must be 0..65535" });
+  // zod runs refinements even after the regex failed, so a non-matching value must pass here.
+  .refine((v) => {
+    const m = HOST_PORT_RE.exec(v);
+    return m === null || Number(m[2]) <= 65535;
+  }, { message: "port must be 0..65535" });
 
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
