@@ -1,0 +1,111 @@
+/**
+ * Config files of every server in the bench, each written into the run's temp
+ * dir: nothing under /etc, /var or /run is read or written.
+ */
+
+/** The body every request gets from the backend: 12 bytes. */
+export const BACKEND_BODY = "hello world\n";
+
+/** 1 KiB request body of the post-1k scenario. */
+export const POST_BODY_BYTES = 1024;
+
+/** Lines every nginx instance shares: its own pid file, error log and temp paths in `dir`. */
+function nginxCommon(dir: string, name: string): string {
+  return `worker_processes 1;
+pid ${dir}/${name}.pid;
+error_log ${dir}/${name}.error.log warn;
+events { worker_connections 4096; }
+`;
+}
+
+function nginxTempPaths(dir: string, name: string): string {
+  return `  client_body_temp_path ${dir}/${name}-tmp/body;
+  proxy_temp_path ${dir}/${name}-tmp/proxy;
+  fastcgi_temp_path ${dir}/${name}-tmp/fastcgi;
+  uwsgi_temp_path ${dir}/${name}-tmp/uwsgi;
+  scgi_temp_path ${dir}/${name}-tmp/scgi;
+  access_log off;
+  keepalive_requests 1000000;
+  keepalive_timeout 65s;
+`;
+}
+
+/** The shared backend: one nginx worker answering every request with 200 and a 12-byte body. */
+export function backendNginxConf(dir: string, port: number): string {
+  return `${nginxCommon(dir, "backend")}
+http {
+${nginxTempPaths(dir, "backend")}  default_type text/plain;
+  server {
+    listen 127.0.0.1:${port} backlog=4096;
+    location / { return 200 "hello world\\n"; }
+  }
+}
+`;
+}
+
+/** nginx as a reverse proxy, keeping up to 64 idle upstream connections. */
+export function proxyNginxConf(dir: string, port: number, backendPort: number): string {
+  return `${nginxCommon(dir, "nginx")}
+http {
+${nginxTempPaths(dir, "nginx")}  upstream backend {
+    server 127.0.0.1:${backendPort};
+    keepalive 64;
+    keepalive_requests 1000000;
+  }
+  server {
+    listen 127.0.0.1:${port} backlog=4096;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+`;
+}
+
+/** HAProxy with one thread, keep-alive on both sides and connection reuse. */
+export function haproxyConf(dir: string, port: number, backendPort: number): string {
+  return `global
+  nbthread 1
+  maxconn 4096
+  pidfile ${dir}/haproxy.pid
+
+defaults
+  mode http
+  option http-keep-alive
+  http-reuse always
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+  timeout http-keep-alive 30s
+
+frontend bench
+  bind 127.0.0.1:${port}
+  default_backend backend
+
+backend backend
+  server b1 127.0.0.1:${backendPort}
+`;
+}
+
+/** Divisor: one listener, one service with the one backend, one router sending everything there. */
+export function divisorYaml(port: number, backendPort: number): string {
+  return `listeners:
+  - address: "127.0.0.1:${port}"
+services:
+  backend:
+    backends: ["127.0.0.1:${backendPort}"]
+routers:
+  all:
+    service: backend
+`;
+}
+
+/** wrk script of the post-1k scenario: static fields only, so wrk runs no Lua per request. */
+export function postLua(): string {
+  return `wrk.method = "POST"
+wrk.body = string.rep("x", ${POST_BODY_BYTES})
+wrk.headers["Content-Type"] = "application/octet-stream"
+`;
+}

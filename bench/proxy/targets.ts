@@ -1,0 +1,96 @@
+/**
+ * What the bench measures, one entry per target: how to start it on a port in
+ * front of the shared backend, and which of its processes to account for.
+ * Adding a peer is one entry here (and its config in configs.ts).
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { divisorYaml, haproxyConf, proxyNginxConf } from "./configs.js";
+import { type BenchProcess, descendants, spawnPinned } from "./processes.js";
+
+/** Where and against what a target runs. */
+export interface TargetContext {
+  /** The run's temp dir: configs, pid files, logs. */
+  readonly dir: string;
+  /** The repository root (for dist/ and bench/peers/). */
+  readonly root: string;
+  readonly backendPort: number;
+  /** The core proxies are pinned to. */
+  readonly core: number;
+}
+
+export interface Target {
+  readonly id: string;
+  /** What the row is called in the report. */
+  readonly label: string;
+  /** Starts the target listening on `port`. */
+  start(ctx: TargetContext, port: number): BenchProcess;
+  /** The processes whose CPU time and peak RSS are the target's cost. */
+  measuredPids(proc: BenchProcess): number[];
+}
+
+/** The process and everything it started (Node's own threads are inside the process's figures). */
+const processTree = (proc: BenchProcess): number[] => [proc.pid, ...descendants(proc.pid)];
+/** nginx's workers: the master only supervises and sits idle during a run. */
+export const nginxWorkers = (proc: BenchProcess): number[] => descendants(proc.pid);
+
+function writeConfig(ctx: TargetContext, file: string, text: string): string {
+  const path = join(ctx.dir, file);
+  writeFileSync(path, text);
+  return path;
+}
+
+/** Starts an nginx master in the foreground with its config, error log and temp paths in `ctx.dir`. */
+export function startNginx(name: string, core: number, dir: string, conf: string): BenchProcess {
+  mkdirSync(join(dir, `${name}-tmp`), { recursive: true });
+  const path = join(dir, `${name}.conf`);
+  writeFileSync(path, conf);
+  return spawnPinned(name, core, "nginx", ["-p", dir, "-e", join(dir, `${name}.error.log`), "-c", path, "-g", "daemon off;"], dir);
+}
+
+/** The Divisor entry point the bench runs (built JavaScript, no TypeScript loader). */
+export const DIVISOR_MAIN = "dist/cli/main.js";
+
+export const TARGETS: readonly Target[] = [
+  {
+    id: "divisor",
+    label: "divisor",
+    start: (ctx, port) => {
+      const conf = writeConfig(ctx, "divisor.yaml", divisorYaml(port, ctx.backendPort));
+      return spawnPinned("divisor", ctx.core, process.execPath, [join(ctx.root, DIVISOR_MAIN), "start", "-c", conf], ctx.dir);
+    },
+    measuredPids: processTree,
+  },
+  {
+    id: "nginx",
+    label: "nginx",
+    start: (ctx, port) => startNginx("nginx", ctx.core, ctx.dir, proxyNginxConf(ctx.dir, port, ctx.backendPort)),
+    measuredPids: nginxWorkers,
+  },
+  {
+    id: "haproxy",
+    label: "haproxy",
+    start: (ctx, port) => {
+      const conf = writeConfig(ctx, "haproxy.cfg", haproxyConf(ctx.dir, port, ctx.backendPort));
+      return spawnPinned("haproxy", ctx.core, "haproxy", ["-f", conf, "-db"], ctx.dir);
+    },
+    measuredPids: processTree,
+  },
+  {
+    id: "node-http-proxy",
+    label: "node-http-proxy",
+    start: (ctx, port) =>
+      spawnPinned("node-http-proxy", ctx.core, process.execPath, [join(ctx.root, "bench/peers/node-http-proxy.mjs"), String(port), String(ctx.backendPort)], ctx.dir, ctx.root),
+    measuredPids: processTree,
+  },
+  {
+    id: "fastify-http-proxy",
+    label: "@fastify/http-proxy",
+    start: (ctx, port) =>
+      spawnPinned("fastify-http-proxy", ctx.core, process.execPath, [join(ctx.root, "bench/peers/fastify-http-proxy.mjs"), String(port), String(ctx.backendPort)], ctx.dir, ctx.root),
+    measuredPids: processTree,
+  },
+];
+
+/** Every id `--only` accepts: the proxies plus "direct", wrk straight at the backend. */
+export const TARGET_IDS: readonly string[] = ["direct", ...TARGETS.map((t) => t.id)];
