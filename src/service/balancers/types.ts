@@ -46,4 +46,15 @@ export interface Balancer {
   describe?(ctx: SelectContext): string;
 }
 
-export type BalancerFactory<C> = (backends: readonly BackendState[], config: C) => Balancer;
+/**
+ * Sources of chance and time a balancer uses, replaceable so tests and benchmarks
+ * are reproducible. Defaults: `Math.random` and `performance.now`.
+ */
+export interface BalancerOptions {
+  /** Uniform in [0, 1). */
+  readonly random?: () => number;
+  /** Monotonic milliseconds. */
+  readonly now?: () => number;
+}
+
+export type BalancerFactory<C> = (backends: readonly BackendState[], config: C, options?: BalancerOptions) => Balancer;
