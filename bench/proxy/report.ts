@@ -118,7 +118,7 @@ export function ratioLines(results: readonly TargetResult[]): string[] {
     const rps = divisor.wrk.requestsPerSecond / peer.wrk.requestsPerSecond;
     lines.push(`  ${peer.label.padEnd(22)}${`${cpu.toFixed(2)}x`.padStart(11)}${`${rps.toFixed(2)}x`.padStart(8)}`);
   }
-  return lines;
+  return lines.length > 1 ? lines : ["ratios: no peer was measured"];
 }
 
 /** One of the issue's targets, checked. */
