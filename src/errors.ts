@@ -39,12 +39,22 @@ export class ConfigError extends DivisorError {
   }
 }
 
+/**
+ * Renders issues for a terminal: per issue, `file:line:column` (which editors and
+ * terminals turn into a link) and the document path, then the message indented
+ * below it, so long messages stay readable.
+ *
+ * @example
+ * invalid configuration (1 problem):
+ *   divisor.yaml:3:14  listeners[0].address
+ *     expected "host:port", e.g. "127.0.0.1:8080" or "[::1]:8080", found "localhost"
+ */
 export function formatIssues(issues: readonly ConfigIssue[]): string {
   const lines = issues.map((i) => {
     const where = i.line > 0 ? `${i.file}:${i.line}:${i.column}` : i.file;
-    return `${where}: ${i.path === "" ? "(document)" : i.path}: ${i.message}`;
+    return `  ${i.path === "" ? where : `${where}  ${i.path}`}\n    ${i.message}`;
   });
-  return `invalid configuration (${issues.length} problem${issues.length === 1 ? "" : "s"}):\n  ${lines.join("\n  ")}`;
+  return `invalid configuration (${issues.length} problem${issues.length === 1 ? "" : "s"}):\n${lines.join("\n")}`;
 }
 
 /** A malformed or ambiguous HTTP message; the connection it came on is closed. */

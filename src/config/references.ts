@@ -1,0 +1,109 @@
+/**
+ * Checks that need the whole configuration: names that refer to other entries
+ * (a router's service and middlewares) and listeners that would collide. The
+ * schema checks each entry alone; this checks how they fit together.
+ */
+import type { ConfigIssue } from "../errors.js";
+import type { PathIssue } from "./issues.js";
+import { formatPath, type PathSegment } from "./path.js";
+import { isRecord } from "./schema-walk.js";
+import type { DivisorConfig } from "./schema.js";
+import { didYouMean } from "./suggest.js";
+
+/**
+ * Problems between entries of a validated configuration, located by path only
+ * (`file` is "<config>", line and column 0; the YAML loader fills them in).
+ * A service that no router uses is fine.
+ *
+ * @example
+ * checkReferences(config) // [{ path: "routers.web.service", message: 'unknown service "apii" (did you mean "api"?)', ... }]
+ */
+export function checkReferences(config: DivisorConfig): ConfigIssue[] {
+  return referenceIssues(config).map((i) => ({ file: "<config>", line: 0, column: 0, path: formatPath(i.path), message: i.message }));
+}
+
+/**
+ * The same checks on a document that may not have passed the schema yet, so they
+ * can be reported together with schema problems; malformed parts are skipped.
+ */
+export function referenceIssues(input: unknown): PathIssue[] {
+  if (!isRecord(input)) return [];
+  const out: PathIssue[] = [];
+  const services = isRecord(input.services) ? input.services : {};
+  const middlewares = isRecord(input.middlewares) ? input.middlewares : {};
+  checkRouters(input.routers, ["routers"], services, middlewares, out);
+  if (isRecord(input.tenants)) {
+    for (const [tenant, spec] of Object.entries(input.tenants)) {
+      if (isRecord(spec)) checkRouters(spec.routers, ["tenants", tenant, "routers"], services, middlewares, out);
+    }
+  }
+  checkListeners(input.listeners, out);
+  return out;
+}
+
+function unknownName(kind: string, name: string, defined: Record<string, unknown>): string {
+  const names = Object.keys(defined);
+  const head = `unknown ${kind} ${JSON.stringify(name)}`;
+  const suggestion = didYouMean(name, names);
+  if (suggestion !== undefined) return `${head} (did you mean ${JSON.stringify(suggestion)}?)`;
+  if (names.length === 0) return `${head}; no ${kind}s are defined`;
+  const shown = names.slice(0, 10).map((n) => JSON.stringify(n));
+  return `${head}; defined ${kind}s: ${shown.join(", ")}${names.length > 10 ? ", ..." : ""}`;
+}
+
+function checkRouters(
+  routers: unknown,
+  base: PathSegment[],
+  services: Record<string, unknown>,
+  middlewares: Record<string, unknown>,
+  out: PathIssue[],
+): void {
+  if (!isRecord(routers)) return;
+  for (const [name, router] of Object.entries(routers)) {
+    if (!isRecord(router)) continue;
+    const path = [...base, name];
+    const { service } = router;
+    if (typeof service === "string" && !Object.hasOwn(services, service)) {
+      out.push({ path: [...path, "service"], target: "value", message: unknownName("service", service, services) });
+    }
+    const used = Array.isArray(router.middlewares) ? router.middlewares : [];
+    let redirects = false;
+    used.forEach((middleware, i) => {
+      if (typeof middleware !== "string") return;
+      if (!Object.hasOwn(middlewares, middleware)) {
+        out.push({ path: [...path, "middlewares", i], target: "value", message: unknownName("middleware", middleware, middlewares) });
+        return;
+      }
+      const spec = middlewares[middleware];
+      if (isRecord(spec) && spec.type === "redirect") redirects = true;
+    });
+    if (service === undefined && !redirects) {
+      out.push({
+        path: [...path, "service"],
+        target: "parent",
+        message: 'missing key "service": a router needs a service unless one of its middlewares is a redirect',
+      });
+    }
+  }
+}
+
+function checkListeners(listeners: unknown, out: PathIssue[]): void {
+  if (!Array.isArray(listeners)) return;
+  const seen = new Map<string, number>();
+  listeners.forEach((listener, i) => {
+    if (!isRecord(listener) || typeof listener.address !== "string") return;
+    const address = listener.address.toLowerCase();
+    // Port 0 asks the OS for a free port, so any number of listeners may use it.
+    if (Number(address.slice(address.lastIndexOf(":") + 1)) === 0) return;
+    const first = seen.get(address);
+    if (first === undefined) {
+      seen.set(address, i);
+      return;
+    }
+    out.push({
+      path: ["listeners", i, "address"],
+      target: "value",
+      message: `address ${JSON.stringify(listener.address)} is already used by listeners[${first}]`,
+    });
+  });
+}
