@@ -91,6 +91,7 @@ type Awaitable<T> = T | Promise<T>;
 
 /** What a plugin's `create` returns: the phases it takes part in. */
 export interface Middleware {
+  // biome-ignore lint/suspicious/noConfusingVoidType: lets a phase written as a plain function return nothing
   onRequest?(exchange: Exchange): Awaitable<DirectResponse | undefined | void>;
   /**
    * Steer backend selection: return one of `candidates` (the service's available

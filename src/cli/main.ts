@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+import { readFileSync } from "node:fs";
+import { Command } from "commander";
+import { registerExplain } from "./explain.js";
+import { registerRoutes } from "./routes.js";
+import { registerSchema } from "./schema.js";
+import { registerStart } from "./start.js";
+import { registerValidate } from "./validate.js";
+
+const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+
+const program = new Command();
+program
+  .name("divisor")
+  .description("Divisor: a TypeScript-native load balancer and API gateway")
+  .version(pkg.version, "-v, --version")
+  .showHelpAfterError("(run with --help for usage)");
+registerStart(program);
+registerValidate(program);
+registerSchema(program);
+registerRoutes(program);
+registerExplain(program);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  process.stderr.write(`divisor: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

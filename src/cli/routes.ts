@@ -1,0 +1,31 @@
+import type { Command } from "commander";
+import type { RouteTarget } from "../exchange/types.js";
+import { compileRuntime } from "../gateway/runtime.js";
+import { formatRouteTable } from "../router/format.js";
+import { BackendRegistry } from "../service/service.js";
+import { configPath, fail, loadOrExit } from "./common.js";
+
+export function describeTarget(target: unknown): string {
+  const t = target as RouteTarget;
+  const mws = t.middlewareNames.length > 0 ? ` via ${t.middlewareNames.join(" > ")}` : "";
+  return `${t.service?.name ?? "(no service)"}${mws}`;
+}
+
+export function registerRoutes(program: Command): void {
+  program
+    .command("routes")
+    .description("print the compiled router table in precedence order")
+    .option("-c, --config <file>", "configuration file (default: the bundled default config)")
+    .action(async (opts: { config?: string }) => {
+      const config = await loadOrExit(configPath(opts.config));
+      const registry = new BackendRegistry();
+      try {
+        const runtime = compileRuntime(config, registry, new Map(), new Set());
+        process.stdout.write(`${formatRouteTable(runtime.routers, describeTarget)}\n`);
+      } catch (err) {
+        fail(err);
+      } finally {
+        registry.destroyAll();
+      }
+    });
+}

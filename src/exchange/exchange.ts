@@ -1,0 +1,754 @@
+// Hot path: one request/response pair, from routed head to logged response.
+import { HttpParseError, UpstreamError, statusForUpstreamFailure } from "../errors.js";
+import { ChunkedDecoder } from "../http1/chunked.js";
+import { HeaderList } from "../http1/headers.js";
+import { parseResponseHead } from "../http1/parse-response.js";
+import { BodyKind, type RequestHead, type ResponseHead } from "../http1/types.js";
+import type { DirectResponse, Exchange, ExchangeRequest, Middleware, ResponseHeadView, UpstreamRequestHead } from "../middleware/plugin.js";
+import type { BackendState, SelectContext } from "../service/balancers/types.js";
+import { type ServiceBackend, selectBackend } from "../service/service.js";
+import type { ConnectionUser, PoolClient, UpstreamConnection } from "../upstream/pool.js";
+import { directResponseHead, errorResponse, STATUS_REASON } from "./responses.js";
+import { clientIpFrom, findCookie, isTrusted, serializeRequestHead, serializeResponseHead, stripResponseHopByHop, upstreamRequestHeaders } from "./forwarding.js";
+import type { ClientSide, RouteTarget } from "./types.js";
+
+const MAX_PENDING_BODY = 64 * 1024;
+const MAX_RESPONSE_HEAD = 64 * 1024;
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
+
+const enum Phase {
+  Request = 0,
+  Connecting = 1,
+  AwaitingHead = 2,
+  RelayingBody = 3,
+  Tunnel = 4,
+  Done = 5,
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && typeof v === "object" && typeof (v as { then?: unknown }).then === "function";
+}
+
+/** A discarding sink for the chunked decoder when bytes are forwarded raw. */
+const NO_SINK = undefined;
+
+export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, SelectContext {
+  readonly id: number;
+  readonly request: ExchangeRequest;
+  readonly listener: string;
+  readonly startTime: number;
+  router: string | undefined = undefined;
+  tenant: string | undefined = undefined;
+  service: string | undefined = undefined;
+  params: Record<string, string> | null = null;
+  backend: ServiceBackend | undefined = undefined;
+  status = 0;
+  durationMs = 0;
+  requestBytes = 0;
+  responseBytes = 0;
+  errorCode: string | undefined = undefined;
+  private _locals: Map<string | symbol, unknown> | null = null;
+
+  private readonly client: ClientSide;
+  private readonly head: RequestHead;
+  private target: RouteTarget | undefined = undefined;
+  private phase = Phase.Request;
+  private upstream: UpstreamConnection | null = null;
+  private upstreamHead: UpstreamRequestHead | null = null;
+  /** Request body bytes that arrived before the upstream connection was ready. */
+  private pendingBody: Buffer[] | null = null;
+  private pendingBytes = 0;
+  private reqRemaining: number;
+  private reqDecoder: ChunkedDecoder | null = null;
+  reqDone: boolean;
+  private resHeadBuf: Buffer | null = null;
+  private resHead: ResponseHead | null = null;
+  private resRemaining = 0;
+  private resDecoder: ChunkedDecoder | null = null;
+  /** Response body must be de-chunked for an HTTP/1.0 client. */
+  private dechunk = false;
+  private headSent = false;
+  private closeAfter = false;
+  private attempts = 0;
+  private upstreamStart = 0;
+
+  constructor(client: ClientSide, head: RequestHead, host: string) {
+    this.client = client;
+    this.head = head;
+    this.id = client.nextExchangeId();
+    this.listener = client.listenerName;
+    this.startTime = performance.now();
+    const policy = client.table.forwarding;
+    const headers = new HeaderList(head.headers);
+    const clientIp =
+      policy.trusted === null ? client.peerIp : clientIpFrom(policy, client.peerIp, headers.get("x-forwarded-for"));
+    this.request = {
+      method: head.method,
+      path: head.path,
+      query: head.query,
+      headers,
+      host,
+      scheme: client.scheme,
+      clientIp,
+      versionMinor: head.versionMinor,
+    };
+    this.reqRemaining = head.bodyKind === BodyKind.Length ? head.contentLength : 0;
+    this.reqDone = head.bodyKind === BodyKind.None || (head.bodyKind === BodyKind.Length && head.contentLength === 0);
+    if (head.bodyKind === BodyKind.Chunked) this.reqDecoder = new ChunkedDecoder();
+    if (!head.keepAlive) this.closeAfter = true;
+  }
+
+  get locals(): Map<string | symbol, unknown> {
+    if (this._locals === null) this._locals = new Map();
+    return this._locals;
+  }
+
+  respond(status: number, body: string | Buffer = "", headers: Record<string, string> = {}): DirectResponse {
+    return { status, body, headers };
+  }
+
+  // ---------------------------------------------------------------- MatchRequest + SelectContext
+
+  get host(): string {
+    return this.request.host;
+  }
+
+  get path(): string {
+    return this.head.path;
+  }
+
+  get method(): string {
+    return this.head.method;
+  }
+
+  get clientIp(): string {
+    return this.request.clientIp;
+  }
+
+  header(name: string): string | undefined {
+    return this.request.headers.get(name);
+  }
+
+  cookie(name: string): string | undefined {
+    return findCookie(this.request.headers.get("cookie"), name);
+  }
+
+  // ---------------------------------------------------------------- request side
+
+  /** Route and run the request phases. */
+  start(): void {
+    const match = this.client.table.routers.match(this);
+    if (match === undefined) {
+      this.sendDirect(errorResponse(404, "no router matches this host and path"));
+      return;
+    }
+    const target = match.route.target;
+    this.target = target;
+    this.router = target.router;
+    this.tenant = target.tenant;
+    this.service = target.service?.name;
+    this.params = match.params;
+    if (target.onRequest.length === 0) this.proceed();
+    else this.runRequestPhases(0);
+  }
+
+  private runRequestPhases(from: number): void {
+    const list = this.target!.onRequest;
+    for (let i = from; i < list.length; i++) {
+      let result: ReturnType<NonNullable<Middleware["onRequest"]>>;
+      try {
+        result = list[i]!.onRequest!(this);
+      } catch (err) {
+        this.pluginFailed(err);
+        return;
+      }
+      if (isThenable(result)) {
+        result.then(
+          (r) => {
+            if (this.phase === Phase.Done) return;
+            if (r) this.sendDirect(r as DirectResponse);
+            else this.runRequestPhases(i + 1);
+          },
+          (err) => this.pluginFailed(err),
+        );
+        return;
+      }
+      if (result) {
+        this.sendDirect(result);
+        return;
+      }
+    }
+    this.proceed();
+  }
+
+  private proceed(): void {
+    const target = this.target!;
+    const service = target.service;
+    if (service === undefined) {
+      this.sendDirect(errorResponse(502, `router ${target.router} has no service and no middleware answered`));
+      return;
+    }
+    const backend = this.pickBackend(undefined);
+    if (backend === undefined) {
+      this.failUpstream(new UpstreamError("no-backend", `service ${service.name} has no available backend`));
+      return;
+    }
+    this.backend = backend;
+    const head = this.head;
+    const policy = this.client.table.forwarding;
+    const headers = upstreamRequestHeaders(policy, {
+      raw: this.request.headers.raw,
+      connectionTokens: head.connectionTokens,
+      upgrade: head.upgrade,
+      peerIp: this.client.peerIp,
+      peerTrusted: policy.trusted !== null && isTrusted(policy, this.client.peerIp),
+      scheme: this.client.scheme,
+      host: head.host,
+      hostOverride: service.preserveHost && head.host !== "" ? null : backend.address,
+    });
+    this.upstreamHead = { method: head.method, target: this.request.path + this.request.query, headers: new HeaderList(headers) };
+    const list = target.onUpstreamRequest;
+    if (list.length === 0) this.connect();
+    else this.runUpstreamPhases(0);
+  }
+
+  private pickBackend(exclude: BackendState | undefined): ServiceBackend | undefined {
+    const target = this.target!;
+    const service = target.service!;
+    for (const mw of target.selectBackend) {
+      const candidates = service.backends.filter((b) => b.available && b.weight > 0 && b !== exclude);
+      const steered = mw.selectBackend!(this, candidates);
+      if (steered !== undefined) return steered as ServiceBackend;
+    }
+    return selectBackend(service, this, exclude);
+  }
+
+  private runUpstreamPhases(from: number): void {
+    const list = this.target!.onUpstreamRequest;
+    for (let i = from; i < list.length; i++) {
+      let result: unknown;
+      try {
+        result = list[i]!.onUpstreamRequest!(this, this.upstreamHead!);
+      } catch (err) {
+        this.pluginFailed(err);
+        return;
+      }
+      if (isThenable(result)) {
+        result.then(
+          () => {
+            if (this.phase !== Phase.Done) this.runUpstreamPhases(i + 1);
+          },
+          (err) => this.pluginFailed(err),
+        );
+        return;
+      }
+    }
+    this.connect();
+  }
+
+  private connect(): void {
+    this.phase = Phase.Connecting;
+    this.attempts++;
+    const backend = this.backend!;
+    backend.active++;
+    this.upstreamStart = performance.now();
+    backend.pool.acquire(this);
+  }
+
+  /** Bytes from the client after the head; returns how many belong to this request's body. */
+  onClientBody(buf: Buffer, start: number): number {
+    if (this.reqDone) return 0;
+    let used: number;
+    if (this.reqDecoder !== null) {
+      try {
+        used = this.reqDecoder.push(buf, start, buf.length, NO_SINK);
+      } catch (err) {
+        this.clientProtocolError(err);
+        return buf.length - start;
+      }
+      if (this.reqDecoder.done) this.reqDone = true;
+    } else {
+      used = Math.min(this.reqRemaining, buf.length - start);
+      this.reqRemaining -= used;
+      if (this.reqRemaining === 0) this.reqDone = true;
+    }
+    this.requestBytes += used;
+    if (used > 0) this.forwardBody(used === buf.length && start === 0 ? buf : buf.subarray(start, start + used));
+    if (this.reqDone && this.upstream !== null) this.armResponseTimeout();
+    return used;
+  }
+
+  private forwardBody(chunk: Buffer): void {
+    if (this.phase === Phase.Done) return;
+    const up = this.upstream;
+    if (up === null) {
+      if (this.pendingBody === null) this.pendingBody = [];
+      this.pendingBody.push(Buffer.from(chunk)); // the socket's buffer is reused by Node after 'data'
+      this.pendingBytes += chunk.length;
+      if (this.pendingBytes > MAX_PENDING_BODY) this.client.socket.pause();
+      return;
+    }
+    if (!up.socket.write(chunk)) this.client.socket.pause();
+  }
+
+  private clientProtocolError(err: unknown): void {
+    this.errorCode = err instanceof HttpParseError ? err.code : "ERR_CLIENT_PROTOCOL";
+    this.closeAfter = true;
+    if (this.headSent) {
+      this.abort();
+      return;
+    }
+    const status = err instanceof HttpParseError ? err.status : 400;
+    this.dropUpstream();
+    this.sendDirect(errorResponse(status, err instanceof Error ? err.message : "malformed request body"));
+  }
+
+  // ---------------------------------------------------------------- upstream side
+
+  onUpstreamReady(conn: UpstreamConnection): void {
+    if (this.phase === Phase.Done) {
+      // The client went away while we were connecting.
+      this.backend!.active--;
+      conn.release();
+      return;
+    }
+    conn.user = this;
+    this.upstream = conn;
+    this.phase = Phase.AwaitingHead;
+    const h = this.upstreamHead!;
+    const socket = conn.socket;
+    const pending = this.pendingBody;
+    if (pending === null) {
+      socket.write(serializeRequestHead(h.method, h.target, h.headers.raw), "latin1");
+    } else {
+      socket.cork();
+      socket.write(serializeRequestHead(h.method, h.target, h.headers.raw), "latin1");
+      for (const chunk of pending) socket.write(chunk);
+      socket.uncork();
+      this.pendingBody = null;
+      this.pendingBytes = 0;
+      this.client.socket.resume();
+    }
+    if (this.reqDone) this.armResponseTimeout();
+    else this.client.deadline = 0;
+  }
+
+  private armResponseTimeout(): void {
+    if (this.phase === Phase.AwaitingHead) this.client.deadline = performance.now() + this.target!.service!.responseTimeoutMs;
+  }
+
+  onUpstreamFailed(err: UpstreamError): void {
+    this.backend!.active--;
+    if (this.phase === Phase.Done) return;
+    this.target!.service!.balancer.observe?.(this.backend!, performance.now() - this.upstreamStart, false);
+    this.failUpstream(err);
+  }
+
+  onUpstreamData(chunk: Buffer): void {
+    switch (this.phase) {
+      case Phase.AwaitingHead:
+        this.onResponseHeadBytes(chunk);
+        return;
+      case Phase.RelayingBody:
+        this.relayResponseBody(chunk, 0);
+        return;
+      case Phase.Tunnel:
+        this.responseBytes += chunk.length;
+        if (!this.client.socket.write(chunk)) this.upstream!.socket.pause();
+        return;
+      default:
+        // Bytes before the request was even sent, or after the response ended: framing is broken.
+        this.dropUpstream();
+    }
+  }
+
+  private onResponseHeadBytes(chunk: Buffer): void {
+    let buf = chunk;
+    if (this.resHeadBuf !== null) buf = this.resHeadBuf = Buffer.concat([this.resHeadBuf, chunk]);
+    let offset = 0;
+    while (offset < buf.length) {
+      let parsed: { head: ResponseHead; length: number } | null;
+      try {
+        parsed = parseResponseHead(buf, offset, buf.length, this.head.method, MAX_RESPONSE_HEAD);
+      } catch (err) {
+        this.failUpstream(
+          new UpstreamError("protocol-error", `backend ${this.backend!.address} sent a malformed response: ${(err as Error).message}`),
+        );
+        return;
+      }
+      if (parsed === null) {
+        this.resHeadBuf = offset === 0 && buf !== chunk ? buf : Buffer.from(buf.subarray(offset));
+        return;
+      }
+      offset += parsed.length;
+      const head = parsed.head;
+      if (head.statusCode >= 100 && head.statusCode < 200 && head.statusCode !== 101) {
+        // Interim response (100 Continue, 103 Early Hints): relay to HTTP/1.1 clients, keep reading.
+        if (this.head.versionMinor >= 1) {
+          stripResponseHopByHop(head.headers, head.connectionTokens, false);
+          this.client.socket.write(serializeResponseHead(head.statusCode, head.reason || reasonOf(head.statusCode), head.headers), "latin1");
+        }
+        continue;
+      }
+      this.resHeadBuf = null;
+      this.onResponseHead(head, buf, offset);
+      return;
+    }
+    this.resHeadBuf = null;
+  }
+
+  private onResponseHead(head: ResponseHead, buf: Buffer, offset: number): void {
+    this.resHead = head;
+    this.client.deadline = 0;
+    const upgraded = head.statusCode === 101;
+    if (upgraded && !this.head.upgrade) {
+      this.failUpstream(new UpstreamError("protocol-error", `backend ${this.backend!.address} switched protocols without being asked`));
+      return;
+    }
+    stripResponseHopByHop(head.headers, head.connectionTokens, upgraded);
+    const headers = new HeaderList(head.headers);
+    const service = this.target!.service!;
+    if (service.sticky !== undefined && !upgraded) {
+      const cookieName = service.stickyConfig!.cookie;
+      if (this.cookie(cookieName) !== service.sticky.valueFor(this.backend!)) {
+        headers.add("Set-Cookie", service.sticky.setCookieHeader(this.backend!));
+      }
+    }
+    const via = this.client.table.forwarding.via;
+    if (via !== null) headers.add("Via", via);
+    const view: ResponseHeadView = { status: head.statusCode, headers };
+    const list = this.target!.onResponse;
+    if (list.length === 0) this.sendResponseHead(view, head, buf, offset);
+    else this.runResponsePhases(0, view, head, buf, offset);
+  }
+
+  private runResponsePhases(from: number, view: ResponseHeadView, head: ResponseHead, buf: Buffer, offset: number): void {
+    const list = this.target!.onResponse;
+    for (let i = from; i < list.length; i++) {
+      let result: unknown;
+      try {
+        result = list[i]!.onResponse!(this, view);
+      } catch (err) {
+        this.pluginFailed(err);
+        return;
+      }
+      if (isThenable(result)) {
+        const rest = Buffer.from(buf.subarray(offset));
+        this.upstream!.socket.pause();
+        result.then(
+          () => {
+            if (this.phase === Phase.Done) return;
+            this.upstream?.socket.resume();
+            this.runResponsePhases(i + 1, view, head, rest, 0);
+          },
+          (err) => this.pluginFailed(err),
+        );
+        return;
+      }
+    }
+    this.sendResponseHead(view, head, buf, offset);
+  }
+
+  private sendResponseHead(view: ResponseHeadView, head: ResponseHead, buf: Buffer, offset: number): void {
+    const headers = view.headers;
+    const upgraded = head.statusCode === 101;
+    const http10 = this.head.versionMinor === 0;
+    switch (head.bodyKind) {
+      case BodyKind.Length:
+        this.resRemaining = head.contentLength;
+        break;
+      case BodyKind.Chunked:
+        this.resDecoder = new ChunkedDecoder();
+        if (http10) {
+          // An HTTP/1.0 client cannot read chunked: send the decoded body and close.
+          this.dechunk = true;
+          this.closeAfter = true;
+          headers.delete("transfer-encoding");
+        }
+        break;
+      case BodyKind.UntilClose:
+        this.closeAfter = true;
+        break;
+    }
+    if (this.client.draining) this.closeAfter = true;
+    if (!upgraded) {
+      if (this.closeAfter) headers.set("Connection", "close");
+      else if (http10) headers.set("Connection", "keep-alive");
+    }
+    this.status = view.status;
+    this.headSent = true;
+    const reason = view.status === head.statusCode && head.reason !== "" ? head.reason : reasonOf(view.status);
+    const client = this.client.socket;
+    client.write(serializeResponseHead(view.status, reason, headers.raw), "latin1");
+    if (upgraded) {
+      this.phase = Phase.Tunnel;
+      this.client.startTunnel();
+      if (offset < buf.length) this.onUpstreamData(buf.subarray(offset));
+      return;
+    }
+    if (head.bodyKind === BodyKind.None || (head.bodyKind === BodyKind.Length && head.contentLength === 0)) {
+      this.responseComplete(head.keepAlive);
+      return;
+    }
+    this.phase = Phase.RelayingBody;
+    this.client.deadline = 0;
+    if (offset < buf.length) this.relayResponseBody(buf, offset);
+  }
+
+  private relayResponseBody(buf: Buffer, start: number): void {
+    const head = this.resHead!;
+    const client = this.client.socket;
+    let end = buf.length;
+    let complete = false;
+    if (head.bodyKind === BodyKind.Length) {
+      if (end - start >= this.resRemaining) {
+        end = start + this.resRemaining;
+        complete = true;
+      }
+      this.resRemaining -= end - start;
+    } else if (head.bodyKind === BodyKind.Chunked) {
+      let used: number;
+      try {
+        used = this.resDecoder!.push(buf, start, end, this.dechunk ? this : NO_SINK);
+      } catch (err) {
+        this.errorCode = "ERR_UPSTREAM_PROTOCOL_ERROR";
+        this.dropUpstream();
+        this.abort();
+        void err;
+        return;
+      }
+      end = start + used;
+      complete = this.resDecoder!.done;
+      if (this.dechunk) {
+        if (complete) this.responseComplete(false);
+        return;
+      }
+    }
+    if (end > start) {
+      this.responseBytes += end - start;
+      const ok = client.write(start === 0 && end === buf.length ? buf : buf.subarray(start, end));
+      if (!ok && !complete) this.upstream?.socket.pause();
+    }
+    if (complete) {
+      // Anything after the body on a keep-alive upstream connection is a framing error.
+      const reusable = head.keepAlive && end === buf.length;
+      this.responseComplete(reusable);
+    }
+  }
+
+  /** ChunkSink for de-chunking towards an HTTP/1.0 client. */
+  onData(buf: Buffer, start: number, end: number): void {
+    this.responseBytes += end - start;
+    this.client.socket.write(buf.subarray(start, end));
+  }
+
+  onUpstreamEnd(): void {
+    if (this.phase === Phase.RelayingBody && this.resHead?.bodyKind === BodyKind.UntilClose) {
+      this.responseComplete(false);
+      return;
+    }
+    if (this.phase === Phase.Tunnel) {
+      this.client.socket.end();
+      this.finish(false);
+      return;
+    }
+    this.upstreamBroke(new Error("backend closed the connection"));
+  }
+
+  onUpstreamError(err: Error): void {
+    if (this.phase === Phase.Tunnel) {
+      this.client.socket.destroy();
+      this.finish(false);
+      return;
+    }
+    this.upstreamBroke(err);
+  }
+
+  private upstreamBroke(err: Error): void {
+    if (this.phase === Phase.Done || this.upstream === null) return;
+    const conn = this.upstream;
+    const noResponseYet = this.phase === Phase.AwaitingHead && this.resHeadBuf === null;
+    // A keep-alive connection the backend closed while idle: replay on a fresh one when that is safe.
+    if (noResponseYet && conn.reused && this.head.bodyKind === BodyKind.None && IDEMPOTENT.has(this.head.method) && this.attempts < 2) {
+      conn.destroy();
+      this.upstream = null;
+      this.backend!.active--;
+      this.phase = Phase.Connecting;
+      this.attempts++;
+      this.backend!.active++;
+      this.backend!.pool.acquire(this);
+      return;
+    }
+    if (this.phase === Phase.AwaitingHead) {
+      this.failUpstream(new UpstreamError("reset", `backend ${this.backend!.address} closed the connection before responding (${err.message})`));
+      return;
+    }
+    // Mid-body: the client can only learn by the connection closing.
+    this.errorCode = "ERR_UPSTREAM_RESET";
+    this.dropUpstream();
+    this.abort();
+  }
+
+  /** Called by the client connection when a deadline this exchange armed passes. */
+  onDeadline(): void {
+    if (this.phase === Phase.AwaitingHead) {
+      const ms = this.target!.service!.responseTimeoutMs;
+      this.failUpstream(new UpstreamError("response-timeout", `backend ${this.backend!.address} did not respond within ${ms} ms`));
+    }
+  }
+
+  // ---------------------------------------------------------------- endings
+
+  private failUpstream(err: UpstreamError): void {
+    this.errorCode = err.code;
+    this.dropUpstream();
+    if (this.headSent) {
+      this.abort();
+      return;
+    }
+    if (!this.reqDone) this.closeAfter = true;
+    const status = statusForUpstreamFailure(err.failure);
+    this.sendDirect(errorResponse(status, `${describeFailure(err)} (service ${this.service ?? "?"})`));
+  }
+
+  private pluginFailed(err: unknown): void {
+    this.errorCode = "ERR_PLUGIN";
+    process.emitWarning(`middleware failed on exchange ${this.id}: ${err instanceof Error ? err.stack : String(err)}`, "DivisorPluginWarning");
+    this.dropUpstream();
+    if (this.headSent) this.abort();
+    else {
+      if (!this.reqDone) this.closeAfter = true;
+      this.sendDirect(errorResponse(500, "a middleware failed while handling this request"));
+    }
+  }
+
+  /** Answer the client without (further) proxying. */
+  private sendDirect(res: DirectResponse): void {
+    if (this.phase === Phase.Done) return;
+    if (!this.reqDone || this.client.draining) this.closeAfter = true;
+    const body = typeof res.body === "string" ? Buffer.from(res.body) : res.body;
+    this.status = res.status;
+    this.headSent = true;
+    const noBody = this.head.method === "HEAD" || res.status === 204 || res.status === 304;
+    const socket = this.client.socket;
+    socket.write(directResponseHead(res, body.length, this.closeAfter, this.head.versionMinor), "latin1");
+    if (!noBody && body.length > 0) {
+      socket.write(body);
+      this.responseBytes += body.length;
+    }
+    this.finish(!this.closeAfter);
+  }
+
+  private responseComplete(upstreamReusable: boolean): void {
+    const conn = this.upstream;
+    if (conn !== null) {
+      this.upstream = null;
+      if (upstreamReusable && this.reqDone && !conn.closed) conn.release();
+      else conn.destroy();
+    }
+    const backend = this.backend!;
+    backend.active--;
+    this.target!.service!.balancer.observe?.(backend, performance.now() - this.upstreamStart, true);
+    this.finish(!this.closeAfter && this.reqDone);
+  }
+
+  /** Drop the upstream connection (not reusable). */
+  private dropUpstream(): void {
+    const conn = this.upstream;
+    if (conn !== null) {
+      this.upstream = null;
+      this.backend!.active--;
+      conn.destroy();
+    } else if (this.phase === Phase.Connecting && this.backend!.pool.cancel(this)) {
+      // It was waiting for a free connection: no callback will come.
+      this.backend!.active--;
+    }
+  }
+
+  /** Close the client connection abruptly (the response cannot be completed). */
+  abort(): void {
+    if (this.phase === Phase.Done) return;
+    if (this.errorCode === undefined) this.errorCode = "ERR_CLIENT_ABORTED";
+    this.dropUpstream();
+    this.client.socket.destroy();
+    this.finish(false);
+  }
+
+  /** The client went away. */
+  onClientClosed(): void {
+    if (this.phase === Phase.Tunnel) {
+      this.upstream?.destroy();
+      this.upstream = null;
+      this.backend!.active--;
+      this.finish(false);
+      return;
+    }
+    this.abort();
+  }
+
+  /** Tunnel: client bytes go straight to the backend. */
+  tunnelToUpstream(chunk: Buffer): void {
+    this.requestBytes += chunk.length;
+    if (this.upstream !== null && !this.upstream.socket.write(chunk)) this.client.socket.pause();
+  }
+
+  tunnelClientEnded(): void {
+    this.upstream?.socket.end();
+  }
+
+  onClientDrain(): void {
+    this.upstream?.socket.resume();
+  }
+
+  onUpstreamDrain(): void {
+    this.client.socket.resume();
+  }
+
+  private finish(reusable: boolean): void {
+    if (this.phase === Phase.Done) return;
+    const wasTunnel = this.phase === Phase.Tunnel;
+    if (wasTunnel && this.upstream !== null) {
+      this.upstream.destroy();
+      this.upstream = null;
+      this.backend!.active--;
+    }
+    this.phase = Phase.Done;
+    this.durationMs = performance.now() - this.startTime;
+    const target = this.target;
+    if (target !== undefined) {
+      for (const mw of target.onLog) {
+        try {
+          mw.onLog!(this);
+        } catch (err) {
+          process.emitWarning(`onLog failed on exchange ${this.id}: ${String(err)}`, "DivisorPluginWarning");
+        }
+      }
+    }
+    this.client.exchangeDone(reusable);
+  }
+}
+
+function reasonOf(status: number): string {
+  return STATUS_REASON[status] ?? "Unknown";
+}
+
+function describeFailure(err: UpstreamError): string {
+  switch (err.failure) {
+    case "connect-refused":
+      return "the backend refused the connection";
+    case "connect-timeout":
+      return "connecting to the backend timed out";
+    case "connect-error":
+      return "connecting to the backend failed";
+    case "response-timeout":
+      return "the backend did not respond in time";
+    case "protocol-error":
+      return "the backend sent an invalid response";
+    case "reset":
+      return "the backend closed the connection before responding";
+    case "no-backend":
+      return "no backend is available";
+    case "pool-exhausted":
+      return "every connection to the backend is busy";
+  }
+}

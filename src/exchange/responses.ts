@@ -1,0 +1,27 @@
+// Hot path: responses the gateway writes itself (errors, middleware answers).
+import { STATUS_CODES } from "node:http";
+import type { DirectResponse } from "../middleware/plugin.js";
+
+export const STATUS_REASON: Readonly<Record<number, string>> = STATUS_CODES as Record<number, string>;
+
+/** A short plain-text error naming the cause, e.g. "502 Bad Gateway: the backend refused the connection". */
+export function errorResponse(status: number, cause: string): DirectResponse {
+  return { status, headers: {}, body: `${status} ${STATUS_REASON[status] ?? "Error"}: ${cause}\n` };
+}
+
+/** Head of a response produced by the gateway itself. */
+export function directResponseHead(res: DirectResponse, length: number, close: boolean, versionMinor: number): string {
+  let s = `HTTP/1.1 ${res.status} ${STATUS_REASON[res.status] ?? "Unknown"}\r\n`;
+  let hasType = false;
+  for (const name in res.headers) {
+    const lower = name.toLowerCase();
+    if (lower === "content-length" || lower === "connection" || lower === "transfer-encoding") continue;
+    if (lower === "content-type") hasType = true;
+    s += `${name}: ${res.headers[name]}\r\n`;
+  }
+  if (!hasType && length > 0) s += "Content-Type: text/plain; charset=utf-8\r\n";
+  s += `Content-Length: ${length}\r\n`;
+  if (close) s += "Connection: close\r\n";
+  else if (versionMinor === 0) s += "Connection: keep-alive\r\n";
+  return `${s}\r\n`;
+}

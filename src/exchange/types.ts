@@ -1,0 +1,44 @@
+// Hot path: what the exchange needs from the compiled runtime table and from its client connection.
+import type net from "node:net";
+import type { Middleware } from "../middleware/plugin.js";
+import type { RouterTable } from "../router/table.js";
+import type { ServiceRuntime } from "../service/service.js";
+import type { ForwardingPolicy } from "./forwarding.js";
+
+/** What a matched router resolves to: its service and its middlewares split by phase. */
+export interface RouteTarget {
+  readonly router: string;
+  readonly tenant: string | undefined;
+  readonly service: ServiceRuntime | undefined;
+  readonly middlewareNames: readonly string[];
+  readonly onRequest: readonly Middleware[];
+  readonly selectBackend: readonly Middleware[];
+  readonly onUpstreamRequest: readonly Middleware[];
+  readonly onResponse: readonly Middleware[];
+  readonly onLog: readonly Middleware[];
+}
+
+/** The immutable table a request is served with; a reload swaps it atomically. */
+export interface RuntimeTable {
+  readonly routers: RouterTable<RouteTarget>;
+  readonly services: ReadonlyMap<string, ServiceRuntime>;
+  readonly forwarding: ForwardingPolicy;
+}
+
+/** The client side of an exchange, as the exchange sees it. */
+export interface ClientSide {
+  readonly socket: net.Socket;
+  readonly table: RuntimeTable;
+  readonly listenerName: string;
+  readonly scheme: "http" | "https";
+  readonly peerIp: string;
+  /** True while the gateway drains: the response says Connection: close. */
+  readonly draining: boolean;
+  /** Deadline (performance.now() ms) the exchange wants checked; 0 = none. */
+  deadline: number;
+  nextExchangeId(): number;
+  /** The exchange finished; `reusable` = the connection may carry another request. */
+  exchangeDone(reusable: boolean): void;
+  /** Switch the connection to a raw tunnel (after 101 Switching Protocols). */
+  startTunnel(): void;
+}

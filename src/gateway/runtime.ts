@@ -1,0 +1,58 @@
+import type { DivisorConfig } from "../config/schema.js";
+import { ConfigError } from "../errors.js";
+import { compileForwarding } from "../exchange/forwarding.js";
+import type { RouteTarget, RuntimeTable } from "../exchange/types.js";
+import type { Middleware, Plugin } from "../middleware/plugin.js";
+import { createMiddleware } from "../middleware/registry.js";
+import { compileRouterTable, routeDefinitions } from "../router/compile.js";
+import type { BackendRegistry, ServiceRuntime } from "../service/service.js";
+
+/**
+ * Compile a validated config into the immutable table requests are served with.
+ * Backend state comes from `registry`, so backends the new config keeps keep their
+ * pools and counters; `live` collects their ids so the caller can drop the rest
+ * once the new table is in force.
+ */
+export function compileRuntime(
+  config: DivisorConfig,
+  registry: BackendRegistry,
+  plugins: ReadonlyMap<string, Plugin<unknown>>,
+  live: Set<string>,
+): RuntimeTable {
+  const services = new Map<string, ServiceRuntime>();
+  for (const [name, service] of Object.entries(config.services)) services.set(name, registry.build(name, service, live));
+
+  const middlewares = new Map<string, Middleware>();
+  for (const [name, mw] of Object.entries(config.middlewares)) middlewares.set(name, createMiddleware(name, mw, plugins));
+
+  const definitions = routeDefinitions<RouteTarget>(config, (name, tenant, router) => {
+    const chain = router.middlewares.map((m) => {
+      const mw = middlewares.get(m);
+      if (mw === undefined) throw unknownReference(`${name}.middlewares`, `unknown middleware "${m}"`);
+      return mw;
+    });
+    let service: ServiceRuntime | undefined;
+    if (router.service !== undefined) {
+      service = services.get(router.service);
+      if (service === undefined) throw unknownReference(`${name}.service`, `unknown service "${router.service}"`);
+    }
+    return {
+      router: name,
+      tenant,
+      service,
+      middlewareNames: router.middlewares,
+      onRequest: chain.filter((m) => m.onRequest !== undefined),
+      selectBackend: chain.filter((m) => m.selectBackend !== undefined),
+      onUpstreamRequest: chain.filter((m) => m.onUpstreamRequest !== undefined),
+      // Response phases run in reverse order, like unwinding a stack.
+      onResponse: chain.filter((m) => m.onResponse !== undefined).reverse(),
+      onLog: chain.filter((m) => m.onLog !== undefined),
+    };
+  });
+  const routers = compileRouterTable(definitions, config.tenants);
+  return { routers, services, forwarding: compileForwarding(config.proxy) };
+}
+
+function unknownReference(path: string, message: string): ConfigError {
+  return new ConfigError([{ file: "<config>", line: 0, column: 0, path: `routers.${path}`, message }]);
+}

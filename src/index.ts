@@ -1,0 +1,34 @@
+/**
+ * Divisor's public API. Everything not exported here is internal.
+ *
+ * @example
+ * import { createGateway, defineConfig, definePlugin } from "divisor";
+ */
+export { createGateway, type Gateway, type GatewayOptions, type BoundAddress } from "./gateway/gateway.js";
+export { defineConfig } from "./config/define.js";
+export { loadConfigFile, validateConfig } from "./config/load.js";
+export type {
+  DivisorConfig,
+  DivisorConfigInput,
+  ListenerConfig,
+  ServiceConfig,
+  BackendConfig,
+  BalancerConfig,
+  RouterConfig,
+  MiddlewareConfig,
+  TenantConfig,
+} from "./config/schema.js";
+export { definePlugin } from "./middleware/plugin.js";
+export type {
+  Plugin,
+  PluginContext,
+  Middleware,
+  Exchange,
+  ExchangeRequest,
+  UpstreamRequestHead,
+  ResponseHeadView,
+  DirectResponse,
+} from "./middleware/plugin.js";
+export type { HeaderList } from "./http1/headers.js";
+export type { BackendState } from "./service/balancers/types.js";
+export { DivisorError, ConfigError, HttpParseError, UpstreamError, type ConfigIssue } from "./errors.js";

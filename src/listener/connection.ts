@@ -1,0 +1,255 @@
+// Hot path: one client connection: reads heads, runs exchanges in order, keeps alive.
+import type net from "node:net";
+import { HttpParseError } from "../errors.js";
+import { ProxyExchange } from "../exchange/exchange.js";
+import { normalizeIp } from "../exchange/forwarding.js";
+import { errorResponse, directResponseHead } from "../exchange/responses.js";
+import type { ClientSide, RuntimeTable } from "../exchange/types.js";
+import { parseRequestHead } from "../http1/parse-request.js";
+import type { HeadLimits } from "../http1/types.js";
+import type { Timed } from "./deadlines.js";
+
+/** What a connection needs from its listener (and, through it, the gateway). */
+export interface ListenerContext {
+  readonly name: string;
+  readonly scheme: "http" | "https";
+  readonly limits: HeadLimits;
+  readonly headerTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  /** The table in force now; read once per exchange. */
+  table(): RuntimeTable;
+  draining(): boolean;
+  nextExchangeId(): number;
+  connectionClosed(conn: ClientConnection): void;
+}
+
+/** Pipelined bytes we hold while an exchange is in flight before we stop reading. */
+const MAX_PIPELINED = 64 * 1024;
+
+const enum Wait {
+  None = 0,
+  Idle = 1,
+  Header = 2,
+  Exchange = 3,
+}
+
+export class ClientConnection implements ClientSide, Timed {
+  readonly socket: net.Socket;
+  readonly peerIp: string;
+  readonly listenerName: string;
+  readonly scheme: "http" | "https";
+  table: RuntimeTable;
+  deadline = 0;
+  private readonly ctx: ListenerContext;
+  private buf: Buffer | null = null;
+  private current: ProxyExchange | null = null;
+  private wait = Wait.Idle;
+  private tunnel = false;
+  private processing = false;
+  private closed = false;
+  private clientEnded = false;
+
+  constructor(socket: net.Socket, ctx: ListenerContext) {
+    this.socket = socket;
+    this.ctx = ctx;
+    this.peerIp = normalizeIp(socket.remoteAddress);
+    this.listenerName = ctx.name;
+    this.scheme = ctx.scheme;
+    this.table = ctx.table();
+    socket.setNoDelay(true);
+    this.deadline = performance.now() + ctx.idleTimeoutMs;
+    socket.on("data", (chunk: Buffer) => this.onData(chunk));
+    socket.on("end", () => this.onEnd());
+    socket.on("error", () => {
+      // 'close' follows and does the cleanup; an ECONNRESET from a client is routine.
+    });
+    socket.on("close", () => this.onClose());
+    socket.on("drain", () => this.current?.onClientDrain());
+  }
+
+  get draining(): boolean {
+    return this.ctx.draining();
+  }
+
+  /** Whether no exchange is in flight (graceful shutdown closes such connections at once). */
+  get idle(): boolean {
+    return this.current === null;
+  }
+
+  nextExchangeId(): number {
+    return this.ctx.nextExchangeId();
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.tunnel) {
+      this.current!.tunnelToUpstream(chunk);
+      return;
+    }
+    const current = this.current;
+    if (current !== null) {
+      let offset = 0;
+      if (!current.reqDone) {
+        offset = current.onClientBody(chunk, 0);
+        if (offset === chunk.length || this.closed) return;
+      }
+      // The next pipelined request: hold it until this exchange is done.
+      this.append(offset === 0 ? chunk : chunk.subarray(offset));
+      if (this.buf!.length > MAX_PIPELINED) this.socket.pause();
+      return;
+    }
+    this.append(chunk);
+    this.processBuffer();
+  }
+
+  private append(chunk: Buffer): void {
+    this.buf = this.buf === null ? chunk : Buffer.concat([this.buf, chunk]);
+  }
+
+  /** Start exchanges for every complete head in the buffer, one at a time. */
+  private processBuffer(): void {
+    if (this.processing) return;
+    this.processing = true;
+    try {
+      while (this.current === null && this.buf !== null && !this.closed) {
+        const buf = this.buf;
+        let parsed: ReturnType<typeof parseRequestHead>;
+        try {
+          parsed = parseRequestHead(buf, 0, buf.length, this.ctx.limits);
+        } catch (err) {
+          this.rejectHead(err);
+          return;
+        }
+        if (parsed === null) {
+          if (this.wait !== Wait.Header) {
+            this.wait = Wait.Header;
+            this.deadline = performance.now() + this.ctx.headerTimeoutMs;
+          }
+          this.socket.resume();
+          return;
+        }
+        const { head, length } = parsed;
+        this.buf = length === buf.length ? null : buf.subarray(length);
+        this.table = this.ctx.table();
+        const exchange = new ProxyExchange(this, head, hostWithoutPort(head.host));
+        this.current = exchange;
+        this.wait = Wait.Exchange;
+        this.deadline = 0;
+        if (this.buf !== null && !exchange.reqDone) {
+          const rest = this.buf;
+          const used = exchange.onClientBody(rest, 0);
+          this.buf = used === rest.length ? null : rest.subarray(used);
+        }
+        exchange.start();
+      }
+    } finally {
+      this.processing = false;
+    }
+  }
+
+  private rejectHead(err: unknown): void {
+    const status = err instanceof HttpParseError ? err.status : 400;
+    const message = err instanceof Error ? err.message : "malformed request";
+    const res = errorResponse(status, message);
+    const body = res.body as string;
+    this.socket.end(directResponseHead(res, Buffer.byteLength(body), true, 1) + body, "latin1");
+    this.buf = null;
+    this.closed = true;
+  }
+
+  exchangeDone(reusable: boolean): void {
+    this.current = null;
+    if (this.closed) return;
+    if (!reusable || this.clientEnded || this.ctx.draining()) {
+      this.closed = true;
+      this.socket.end();
+      return;
+    }
+    this.wait = Wait.Idle;
+    this.deadline = performance.now() + this.ctx.idleTimeoutMs;
+    if (this.buf !== null) {
+      this.socket.resume();
+      // Pipelined requests: served strictly in order, each after the previous response.
+      if (!this.processing) this.processBuffer();
+    }
+  }
+
+  startTunnel(): void {
+    this.tunnel = true;
+    this.deadline = 0;
+    const rest = this.buf;
+    this.buf = null;
+    if (rest !== null) this.current!.tunnelToUpstream(rest);
+  }
+
+  onDeadline(): void {
+    switch (this.wait) {
+      case Wait.Idle:
+        this.close();
+        return;
+      case Wait.Header: {
+        const res = errorResponse(408, `the request head did not arrive within ${this.ctx.headerTimeoutMs} ms`);
+        const body = res.body as string;
+        this.closed = true;
+        this.deadline = 0;
+        this.socket.end(directResponseHead(res, Buffer.byteLength(body), true, 1) + body, "latin1");
+        setTimeout(() => this.socket.destroy(), 1000).unref();
+        return;
+      }
+      case Wait.Exchange:
+        this.deadline = 0;
+        this.current?.onDeadline();
+        return;
+    }
+  }
+
+  /** Close now if idle (graceful shutdown); busy connections close after their exchange. */
+  closeIfIdle(): void {
+    if (this.current === null) this.close();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.deadline = 0;
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+  }
+
+  destroy(): void {
+    this.closed = true;
+    this.socket.destroy();
+  }
+
+  private onEnd(): void {
+    if (this.tunnel) {
+      this.current?.tunnelClientEnded();
+      return;
+    }
+    // Half-close from the client: finish what is in flight, then close.
+    this.clientEnded = true;
+    if (this.current === null) this.close();
+    else if (!this.current.reqDone) this.current.abort();
+  }
+
+  private onClose(): void {
+    this.closed = true;
+    this.deadline = 0;
+    const current = this.current;
+    this.current = null;
+    if (current !== null) current.onClientClosed();
+    this.ctx.connectionClosed(this);
+  }
+}
+
+/** Host header value without the port, trailing dot removed (already lowercase). */
+export function hostWithoutPort(host: string): string {
+  let end = host.length;
+  if (host.charCodeAt(0) === 91 /* [ */) {
+    const close = host.indexOf("]");
+    return close < 0 ? host : host.slice(0, close + 1);
+  }
+  const colon = host.lastIndexOf(":");
+  if (colon >= 0) end = colon;
+  if (end > 0 && host.charCodeAt(end - 1) === 46 /* . */) end--;
+  return end === host.length ? host : host.slice(0, end);
+}

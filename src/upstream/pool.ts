@@ -1,0 +1,221 @@
+// Hot path: keep-alive connection pools, one per backend.
+import net from "node:net";
+import { UpstreamError } from "../errors.js";
+import type { BackendState } from "../service/balancers/types.js";
+
+/** Who gets a connection from the pool (the exchange). */
+export interface PoolClient {
+  onUpstreamReady(conn: UpstreamConnection): void;
+  onUpstreamFailed(err: UpstreamError): void;
+}
+
+/** Who receives what a connection reads while it is leased. */
+export interface ConnectionUser {
+  onUpstreamData(chunk: Buffer): void;
+  onUpstreamEnd(): void;
+  onUpstreamError(err: Error): void;
+  onUpstreamDrain(): void;
+}
+
+export interface PoolOptions {
+  /** Most connections (idle + leased) to the backend; 0 = unlimited. */
+  maxConnections: number;
+  maxIdle: number;
+  idleTimeoutMs: number;
+  connectTimeoutMs: number;
+}
+
+/** One TCP connection to a backend. Listeners are attached once, for its whole life. */
+export class UpstreamConnection {
+  readonly socket: net.Socket;
+  readonly pool: BackendPool;
+  user: ConnectionUser | null = null;
+  /** Exchanges served so far (0 while the first one is in flight). */
+  served = 0;
+  idleSince = 0;
+  closed = false;
+
+  constructor(socket: net.Socket, pool: BackendPool) {
+    this.socket = socket;
+    this.pool = pool;
+    socket.on("data", (chunk: Buffer) => {
+      if (this.user !== null) this.user.onUpstreamData(chunk);
+      else this.destroy(); // bytes on an idle connection: the backend broke framing
+    });
+    socket.on("end", () => {
+      this.closed = true;
+      if (this.user !== null) this.user.onUpstreamEnd();
+      else this.destroy();
+    });
+    socket.on("error", (err) => {
+      this.closed = true;
+      if (this.user !== null) this.user.onUpstreamError(err);
+    });
+    socket.on("close", () => {
+      this.closed = true;
+      this.pool.forget(this);
+      if (this.user !== null) this.user.onUpstreamError(new Error("upstream connection closed"));
+    });
+    socket.on("drain", () => {
+      if (this.user !== null) this.user.onUpstreamDrain();
+    });
+  }
+
+  /** Whether this connection had served a request before the current one (a stale keep-alive may fail). */
+  get reused(): boolean {
+    return this.served > 0;
+  }
+
+  /** Return the connection to its pool for reuse. */
+  release(): void {
+    this.user = null;
+    this.served++;
+    this.pool.release(this);
+  }
+
+  destroy(): void {
+    this.user = null;
+    this.closed = true;
+    this.socket.destroy();
+  }
+}
+
+interface Waiter {
+  client: PoolClient;
+  deadline: number;
+}
+
+/** Connections to one backend: idle ones reused most-recent-first, new ones opened up to the limit. */
+export class BackendPool {
+  readonly backend: BackendState;
+  options: PoolOptions;
+  private readonly idle: UpstreamConnection[] = [];
+  private readonly all = new Set<UpstreamConnection>();
+  private readonly waiters: Waiter[] = [];
+  private closing = false;
+
+  constructor(backend: BackendState, options: PoolOptions) {
+    this.backend = backend;
+    this.options = options;
+  }
+
+  get size(): number {
+    return this.all.size;
+  }
+
+  get idleCount(): number {
+    return this.idle.length;
+  }
+
+  /** Lease a connection: synchronously when one is idle, else after connecting or waiting for one. */
+  acquire(client: PoolClient): void {
+    while (this.idle.length > 0) {
+      const conn = this.idle.pop()!;
+      if (!conn.closed) {
+        client.onUpstreamReady(conn);
+        return;
+      }
+    }
+    const limit = this.options.maxConnections;
+    if (limit > 0 && this.all.size >= limit) {
+      this.waiters.push({ client, deadline: performance.now() + this.options.connectTimeoutMs });
+      return;
+    }
+    this.connect(client);
+  }
+
+  /** Give up waiting (the client went away). */
+  cancel(client: PoolClient): boolean {
+    const i = this.waiters.findIndex((w) => w.client === client);
+    if (i < 0) return false;
+    this.waiters.splice(i, 1);
+    return true;
+  }
+
+  private connect(client: PoolClient): void {
+    const { host, port, address } = this.backend;
+    const socket = net.connect({ host, port, noDelay: true });
+    const conn = new UpstreamConnection(socket, this);
+    this.all.add(conn);
+    let settled = false;
+    const fail = (err: UpstreamError) => {
+      if (settled) return;
+      settled = true;
+      socket.destroy();
+      client.onUpstreamFailed(err);
+    };
+    socket.setTimeout(this.options.connectTimeoutMs, () =>
+      fail(new UpstreamError("connect-timeout", `connecting to backend ${address} timed out after ${this.options.connectTimeoutMs} ms`)),
+    );
+    socket.once("error", (err: NodeJS.ErrnoException) => {
+      const failure = err.code === "ECONNREFUSED" ? "connect-refused" : "connect-error";
+      fail(new UpstreamError(failure, `connecting to backend ${address} failed: ${err.code ?? err.message}`, { cause: err }));
+    });
+    socket.once("connect", () => {
+      if (settled) return;
+      settled = true;
+      socket.setTimeout(0);
+      if (this.closing) {
+        conn.destroy();
+        client.onUpstreamFailed(new UpstreamError("connect-error", "the gateway is shutting down"));
+        return;
+      }
+      client.onUpstreamReady(conn);
+    });
+  }
+
+  release(conn: UpstreamConnection): void {
+    if (conn.closed || this.closing) {
+      conn.destroy();
+      return;
+    }
+    const waiter = this.waiters.shift();
+    if (waiter !== undefined) {
+      waiter.client.onUpstreamReady(conn);
+      return;
+    }
+    if (this.idle.length >= this.options.maxIdle) {
+      conn.destroy();
+      return;
+    }
+    conn.idleSince = performance.now();
+    this.idle.push(conn);
+  }
+
+  forget(conn: UpstreamConnection): void {
+    this.all.delete(conn);
+    const i = this.idle.indexOf(conn);
+    if (i >= 0) this.idle.splice(i, 1);
+    // A slot freed up: let a waiter open a new connection.
+    if (this.waiters.length > 0 && !this.closing) {
+      const waiter = this.waiters.shift()!;
+      this.connect(waiter.client);
+    }
+  }
+
+  /** Expire idle connections and waiters past their deadline; called by the sweeper. */
+  sweep(now: number): void {
+    const cutoff = now - this.options.idleTimeoutMs;
+    while (this.idle.length > 0 && this.idle[0]!.idleSince <= cutoff) this.idle.shift()!.destroy();
+    while (this.waiters.length > 0 && this.waiters[0]!.deadline <= now) {
+      const w = this.waiters.shift()!;
+      w.client.onUpstreamFailed(
+        new UpstreamError("pool-exhausted", `all ${this.options.maxConnections} connections to backend ${this.backend.address} stayed busy`),
+      );
+    }
+  }
+
+  /** Close idle connections now and every other one as it is released. */
+  close(): void {
+    this.closing = true;
+    for (const conn of this.idle) conn.destroy();
+    this.idle.length = 0;
+    for (const w of this.waiters.splice(0)) w.client.onUpstreamFailed(new UpstreamError("connect-error", "the gateway is shutting down"));
+  }
+
+  /** Destroy every connection, leased or not. */
+  destroy(): void {
+    this.close();
+    for (const conn of this.all) conn.destroy();
+  }
+}

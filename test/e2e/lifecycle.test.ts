@@ -1,0 +1,115 @@
+import assert from "node:assert/strict";
+import net from "node:net";
+import { describe, test } from "node:test";
+import { RawClient, get, simpleConfig, startBackend, startGateway, statusLines } from "../helpers/net.js";
+
+describe("graceful shutdown", () => {
+  test("finishes every in-flight request, closes idle connections and stops accepting", async () => {
+    const backend = await startBackend((req, res) => {
+      setTimeout(() => res.end(`done ${req.url}`), 300);
+    });
+    const gw = await startGateway(simpleConfig([backend.address]));
+    try {
+      const idle = new RawClient(gw.port);
+      await idle.ready;
+      idle.write("GET /warm HTTP/1.1\r\nHost: x\r\n\r\n");
+      await idle.waitFor((t) => t.endsWith("done /warm"));
+
+      const inflight = Array.from({ length: 10 }, (_, i) => get(`${gw.url}/r${i}`));
+      await new Promise((r) => setTimeout(r, 50));
+      const closing = gw.gateway.close({ gracePeriodMs: 5000 });
+
+      // The idle keep-alive connection is closed at once, without a response.
+      await idle.waitClosed(2000);
+      // New connections are refused while draining.
+      await assert.rejects(
+        new Promise((resolve, reject) => {
+          const s = net.connect(gw.port, "127.0.0.1");
+          s.once("connect", () => {
+            s.destroy();
+            resolve(undefined);
+          });
+          s.once("error", reject);
+        }),
+      );
+      const results = await Promise.all(inflight);
+      assert.deepEqual(
+        results.map((r) => r.body),
+        Array.from({ length: 10 }, (_, i) => `done /r${i}`),
+      );
+      // Each drained response told the client the connection is closing.
+      for (const r of results) assert.equal(r.headers.connection, "close");
+      await closing;
+    } finally {
+      await backend.close();
+    }
+  });
+
+  test("closes connections still busy when the grace period ends", async () => {
+    const backend = await startBackend(() => {
+      // never answers
+    });
+    const gw = await startGateway(simpleConfig([backend.address]));
+    try {
+      const client = new RawClient(gw.port);
+      await client.ready;
+      client.write("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+      await new Promise((r) => setTimeout(r, 50));
+      const started = Date.now();
+      await gw.gateway.close({ gracePeriodMs: 300 });
+      await client.waitClosed(2000);
+      assert.ok(Date.now() - started < 2000);
+    } finally {
+      await backend.close();
+    }
+  });
+});
+
+describe("reload", () => {
+  test("swaps routers atomically and keeps backend connection pools", async () => {
+    const a = await startBackend((_req, res) => res.end("a"));
+    const b = await startBackend((_req, res) => res.end("b"));
+    const gw = await startGateway({
+      services: { a: { backends: [a.address] }, b: { backends: [b.address] } },
+      routers: { all: { service: "a" } },
+    });
+    try {
+      const client = new RawClient(gw.port);
+      await client.ready;
+      client.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+      await client.waitFor((t) => t.endsWith("a"));
+      const aConnections = a.connections;
+      await gw.gateway.reload({
+        listeners: [{ address: "127.0.0.1:0" }],
+        services: { a: { backends: [a.address] }, b: { backends: [b.address] } },
+        routers: { all: { service: "a" }, bee: { match: { path: { prefix: "/b" } }, service: "b" } },
+      });
+      // The same client connection now sees the new table.
+      client.write("GET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+      const text = await client.waitClosed();
+      assert.equal(statusLines(text).length, 3);
+      assert.ok(text.endsWith("a"));
+      assert.match(text, /\r\n\r\nb/);
+      assert.equal(a.connections, aConnections, "the kept backend's pooled connection was not reused");
+    } finally {
+      await gw.close();
+      await a.close();
+      await b.close();
+    }
+  });
+
+  test("refuses an invalid config and keeps serving the old one", async () => {
+    const a = await startBackend((_req, res) => res.end("a"));
+    const gw = await startGateway(simpleConfig([a.address]));
+    try {
+      await assert.rejects(
+        gw.gateway.reload({ listeners: [{ address: "127.0.0.1:0" }], routers: { all: { service: "missing" } } }),
+        (err: Error & { code?: string }) => err.code === "ERR_CONFIG_INVALID" && /missing/.test(err.message),
+      );
+      assert.equal((await get(`${gw.url}/`)).body, "a");
+    } finally {
+      await gw.close();
+      await a.close();
+    }
+  });
+});

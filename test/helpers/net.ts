@@ -1,0 +1,163 @@
+import http from "node:http";
+import net from "node:net";
+import { createGateway, type Gateway } from "../../src/gateway/gateway.js";
+import type { DivisorConfigInput } from "../../src/config/schema.js";
+import type { Plugin } from "../../src/middleware/plugin.js";
+
+/** A real HTTP backend on 127.0.0.1:0. */
+export interface TestBackend {
+  server: http.Server;
+  address: string;
+  port: number;
+  /** Requests seen, in order. */
+  seen: http.IncomingMessage[];
+  /** TCP connections accepted so far. */
+  connections: number;
+  close(): Promise<void>;
+}
+
+export async function startBackend(
+  handler: http.RequestListener = (req, res) => {
+    req.resume();
+    req.on("end", () => res.end(`hello from ${(req.socket.localPort ?? 0).toString()}`));
+  },
+  options: http.ServerOptions = {},
+): Promise<TestBackend> {
+  const seen: http.IncomingMessage[] = [];
+  const server = http.createServer(options, (req, res) => {
+    seen.push(req);
+    handler(req, res);
+  });
+  const backend: TestBackend = {
+    server,
+    address: "",
+    port: 0,
+    seen,
+    connections: 0,
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+  server.on("connection", () => backend.connections++);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  backend.port = (server.address() as net.AddressInfo).port;
+  backend.address = `127.0.0.1:${backend.port}`;
+  return backend;
+}
+
+export interface TestGateway {
+  gateway: Gateway;
+  port: number;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** A gateway on 127.0.0.1:0 with the given services/routers (listeners filled in). */
+export async function startGateway(
+  config: Omit<DivisorConfigInput, "listeners"> & { listeners?: DivisorConfigInput["listeners"] },
+  // biome-ignore lint/suspicious/noExplicitAny: each plugin has its own options type
+  plugins: Plugin<any>[] = [],
+): Promise<TestGateway> {
+  const gateway = createGateway({ listeners: [{ address: "127.0.0.1:0" }], ...config }, { plugins });
+  const [bound] = await gateway.listen();
+  const port = bound!.port;
+  return { gateway, port, url: `http://127.0.0.1:${port}`, close: () => gateway.close({ gracePeriodMs: 1000 }) };
+}
+
+/** One service of the given backends, one catch-all router. */
+export function simpleConfig(backends: string[], service: Record<string, unknown> = {}): Omit<DivisorConfigInput, "listeners"> {
+  return {
+    services: { app: { backends, ...service } },
+    routers: { all: { service: "app" } },
+  } as Omit<DivisorConfigInput, "listeners">;
+}
+
+/** A raw TCP client that collects everything the server sends until it closes. */
+export class RawClient {
+  readonly socket: net.Socket;
+  private data = Buffer.alloc(0);
+  private waiters: (() => void)[] = [];
+  closed = false;
+  readonly ready: Promise<void>;
+
+  constructor(port: number) {
+    this.socket = net.connect({ port, host: "127.0.0.1" });
+    this.ready = new Promise((resolve, reject) => {
+      this.socket.once("connect", () => resolve());
+      this.socket.once("error", reject);
+    });
+    this.socket.on("data", (chunk: Buffer) => {
+      this.data = Buffer.concat([this.data, chunk]);
+      this.wake();
+    });
+    this.socket.on("error", () => {});
+    this.socket.on("close", () => {
+      this.closed = true;
+      this.wake();
+    });
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
+  }
+
+  write(data: string | Buffer): void {
+    this.socket.write(typeof data === "string" ? Buffer.from(data, "latin1") : data);
+  }
+
+  get text(): string {
+    return this.data.toString("latin1");
+  }
+
+  /** Wait until the received text satisfies `done` (or the socket closes), with a timeout. */
+  async waitFor(done: (text: string) => boolean, timeoutMs = 5000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    while (!done(this.text)) {
+      if (this.closed) break;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`timed out waiting; received so far:\n${this.text}`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    return this.text;
+  }
+
+  /** Wait for the server to close the connection. */
+  async waitClosed(timeoutMs = 5000): Promise<string> {
+    return this.waitFor(() => this.closed, timeoutMs);
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+}
+
+/** Count of complete HTTP responses in a raw byte stream (status lines). */
+export function statusLines(text: string): string[] {
+  return text.match(/HTTP\/1\.[01] \d{3}[^\r\n]*/g) ?? [];
+}
+
+/** A keep-alive GET through node's http client; resolves status, headers and body. */
+export function get(
+  url: string,
+  options: http.RequestOptions = {},
+  body?: string | Buffer,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, options, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+      res.on("error", reject);
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
