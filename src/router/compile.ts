@@ -47,11 +47,13 @@ export function compileRouterTable<T>(routes: RouteDefinition<T>[], tenants: Rec
     const path = documentPath(def);
     if (names.has(def.name)) report(path, `router name "${def.name}" is used twice`);
     names.add(def.name);
+    const before = issues.length;
     const route = compileRoute(def, path, tenantHosts, report);
     compiled.push(route);
-    where.set(route, path);
+    // A router with its own problems is left out of the ambiguity check: its match is not what was meant.
+    if (issues.length === before) where.set(route, path);
   }
-  findAmbiguities(compiled, where, report);
+  findAmbiguities([...where.keys()], where, report);
   if (issues.length > 0) throw new ConfigError(issues);
   return new RouterTable(compiled);
 }
