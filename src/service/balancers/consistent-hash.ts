@@ -197,25 +197,33 @@ function buildMaglevTable(backends: readonly BackendState[], weights: readonly n
   if (members.length === 0) return new Int32Array(0);
   const size = maglevSize(members.length);
   const table = new Int32Array(size).fill(-1);
-  const offset = members.map((i) => hash32(backends[i]!.address, MAGLEV_OFFSET_SEED) % size);
-  const skip = members.map((i) => (hash32(backends[i]!.address, MAGLEV_SKIP_SEED) % (size - 1)) + 1);
-  const next = members.map(() => 0);
-  const target = members.map(() => 0);
-  const maxWeight = Math.max(...members.map((i) => weights[i]!));
+  // Backend m's preference list is slot[m], slot[m] + skip[m], ... (mod size): it
+  // visits every slot once because size is prime and 0 < skip < size.
+  const slot = new Int32Array(members.length);
+  const skip = new Int32Array(members.length);
+  const target = new Float64Array(members.length);
+  let maxWeight = 0;
+  for (let m = 0; m < members.length; m++) {
+    const address = backends[members[m]!]!.address;
+    slot[m] = hash32(address, MAGLEV_OFFSET_SEED) % size;
+    skip[m] = (hash32(address, MAGLEV_SKIP_SEED) % (size - 1)) + 1;
+    maxWeight = Math.max(maxWeight, weights[members[m]!]!);
+  }
   let filled = 0;
   for (let turn = 1; filled < size; turn++) {
     for (let m = 0; m < members.length && filled < size; m++) {
       // A backend of the largest weight takes a slot every turn; one of a third of it, every third turn.
       if (turn * weights[members[m]!]! < target[m]!) continue;
       target[m]! += maxWeight;
-      let slot = (offset[m]! + next[m]! * skip[m]!) % size;
-      while (table[slot] !== -1) {
-        next[m]!++;
-        slot = (offset[m]! + next[m]! * skip[m]!) % size;
+      let c = slot[m]!;
+      while (table[c] !== -1) {
+        c += skip[m]!;
+        if (c >= size) c -= size;
       }
-      next[m]!++;
-      table[slot] = members[m]!;
+      table[c] = members[m]!;
       filled++;
+      c += skip[m]!;
+      slot[m] = c >= size ? c - size : c;
     }
   }
   return table;
