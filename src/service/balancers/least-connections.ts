@@ -30,15 +30,18 @@ class LeastConnections implements Balancer {
     const backends = this.backends;
     const n = backends.length;
     let best: BackendState | undefined;
+    let bestCost = 0;
     let bestIndex = 0;
     let i = this.start;
     for (let step = 0; step < n; step++, i++) {
       if (i >= n) i = 0;
       const backend = backends[i]!;
       if (backend === exclude || !isEligible(backend)) continue;
-      // (a+1)/w < (b+1)/v without division: (a+1)*v < (b+1)*w.
-      if (best === undefined || (backend.active + 1) * best.weight < (best.active + 1) * backend.weight) {
+      // Equal ratios of small integers divide to the same double, so ties stay exact.
+      const cost = (backend.active + 1) / backend.weight;
+      if (best === undefined || cost < bestCost) {
         best = backend;
+        bestCost = cost;
         bestIndex = i;
       }
     }

@@ -42,17 +42,22 @@ class WeightedRoundRobin implements Balancer {
     const current = this.current;
     const effective = this.effective;
     let best = -1;
+    let bestCurrent = 0;
     let total = 0;
     for (let i = 0; i < backends.length; i++) {
       const backend = backends[i]!;
       if (backend === exclude || !isEligible(backend)) continue;
       const weight = backend.weight;
-      // The weight may have been lowered in place since the last call.
-      const e = Math.min(effective[i]!, weight);
-      current[i]! += e;
+      let e = effective[i]!;
+      if (e < weight) effective[i] = e + 1;
+      else e = weight; // the weight may have been lowered in place since the last call
+      const c = current[i]! + e;
+      current[i] = c;
       total += e;
-      effective[i] = e < weight ? e + 1 : e;
-      if (best < 0 || current[i]! > current[best]!) best = i;
+      if (best < 0 || c > bestCurrent) {
+        best = i;
+        bestCurrent = c;
+      }
     }
     if (best < 0) return lastResort(exclude);
     current[best]! -= total;
