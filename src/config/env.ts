@@ -12,6 +12,7 @@
  */
 import { type Document, isMap, isScalar, isSeq, parse, Scalar } from "yaml";
 import type { PathSegment } from "./path.js";
+import { keyText } from "./yaml-locate.js";
 
 /** A reference that could not be substituted, at a source offset. */
 export interface EnvIssue {
@@ -73,7 +74,7 @@ export function substituteEnv(doc: Document, source: string, env: Env): EnvIssue
   const issues: EnvIssue[] = [];
   const visit = (node: unknown, path: PathSegment[]): void => {
     if (isMap(node)) {
-      for (const pair of node.items) visit(pair.value, [...path, isScalar(pair.key) ? String(pair.key.value) : "?"]);
+      for (const pair of node.items) visit(pair.value, [...path, keyText(pair) ?? "?"]);
     } else if (isSeq(node)) {
       node.items.forEach((item, i) => {
         visit(item, [...path, i]);

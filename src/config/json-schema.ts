@@ -45,15 +45,36 @@ let cached: JsonSchema | undefined;
  */
 export function configJsonSchema(): JsonSchema {
   if (cached === undefined) {
-    const generated = z.toJSONSchema(configSchema, { io: "input" }) as JsonSchema;
+    const generated = z.toJSONSchema(configSchema, { io: "input", override: completeDefaults }) as JsonSchema;
     // Spread last so zod's keys keep their values; listed first so "$schema" leads the file.
     cached = { $schema: generated.$schema, $id: CONFIG_SCHEMA_ID, title: "Divisor configuration", ...generated };
   }
   return structuredClone(cached);
 }
 
+/**
+ * zod leaves out a default when the schema under it transforms (a duration's
+ * "10s" → 10000), since defaults are output values. Ours are all valid input too,
+ * and editors and docs should show them, so put back every one the schema accepts
+ * as input. Also drops zod's non-standard `format: "starts_with"` (the pattern
+ * beside it says the same), which strict validators reject.
+ */
+function completeDefaults(ctx: { zodSchema: z.core.$ZodTypes; jsonSchema: Record<string, unknown> }): void {
+  const def = ctx.zodSchema._zod.def;
+  if (def.type === "default" && ctx.jsonSchema.default === undefined) {
+    const value: unknown = def.defaultValue;
+    if (z.safeParse(def.innerType, value).success) ctx.jsonSchema.default = structuredClone(value);
+  }
+  if (ctx.jsonSchema.format === "starts_with") delete ctx.jsonSchema.format;
+}
+
 /** The cached schema for read-only use inside this folder (no copy). */
 export function sharedConfigJsonSchema(): JsonSchema {
   if (cached === undefined) configJsonSchema();
   return cached!;
+}
+
+/** The schema as schema/divisor.schema.json holds it (and `divisor schema` prints it). */
+export function configJsonSchemaText(): string {
+  return `${JSON.stringify(sharedConfigJsonSchema(), null, 2)}\n`;
 }

@@ -13,7 +13,8 @@ export function didYouMean(word: string, candidates: Iterable<string>): string |
   let bestDistance = Number.POSITIVE_INFINITY;
   for (const candidate of candidates) {
     if (candidate === word) continue;
-    const d = distance(lower, candidate.toLowerCase());
+    const other = candidate.toLowerCase();
+    const d = isSwap(lower, other) ? 1 : distance(lower, other);
     const limit = Math.max(1, Math.round(candidate.length / 4));
     if (d <= limit && d < bestDistance) {
       best = candidate;
@@ -21,6 +22,14 @@ export function didYouMean(word: string, candidates: Iterable<string>): string |
     }
   }
   return best;
+}
+
+/** Whether b is a with two neighbouring letters swapped ("wbe" / "web"), a typo Levenshtein counts as 2. */
+function isSwap(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let i = 0;
+  while (i < a.length && a[i] === b[i]) i++;
+  return i < a.length - 1 && a[i] === b[i + 1] && a[i + 1] === b[i] && a.slice(i + 2) === b.slice(i + 2);
 }
 
 /** ` (did you mean "x"?)`, or "" when nothing is close. */

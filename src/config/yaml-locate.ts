@@ -17,8 +17,10 @@ function resolve(doc: Document, node: unknown): unknown {
   return isAlias(node) ? node.resolve(doc) : node;
 }
 
-function keyText(pair: Pair): string | undefined {
-  return isScalar(pair.key) ? String(pair.key.value) : undefined;
+/** A pair's key as text; `<<` for a merge key (which yaml gives a symbol value). */
+export function keyText(pair: Pair<unknown, unknown>): string | undefined {
+  if (!isScalar(pair.key)) return undefined;
+  return typeof pair.key.value === "symbol" ? "<<" : String(pair.key.value);
 }
 
 function findPair(doc: Document, node: unknown, key: string, depth = 0): Pair | undefined {
