@@ -1,4 +1,4 @@
-// Hot path (build only): the registry of balancing algorithms by name.
+// The registry of balancing algorithms by name (used when a service is built, not per request).
 import type { BalancerConfig } from "../../config/schema.js";
 import { createConsistentHash } from "./consistent-hash.js";
 import { createLeastConnections } from "./least-connections.js";
