@@ -8,19 +8,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { HeaderMatch, PathMatch } from "../../src/config/schema.js";
 import { ConfigError } from "../../src/errors.js";
+import { seededRandom as rng } from "../service/balancers/helpers.js";
 import { buildTable, type RouterInput, request, type TenantInput } from "./fixtures.js";
-
-/** mulberry32: small, seeded, good enough to pick cases. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 // ---------------------------------------------------------------- the reference
 
