@@ -181,9 +181,10 @@ function checkVersion(buf: Buffer, v: number, n: number): number {
       throw new HttpParseError("invalid HTTP version");
     }
   }
-  if (have < 10) return -1;
-  if (buf[v + 5] !== 0x31 || buf[v + 7]! > 0x31) throw new HttpParseError("HTTP version not supported", 505);
-  return v + 10;
+  if (have >= 8 && (buf[v + 5] !== 0x31 || buf[v + 7]! > 0x31)) {
+    throw new HttpParseError("HTTP version not supported", 505);
+  }
+  return have < 10 ? -1 : v + 10;
 }
 
 const VERSION = "HTTP/1.1\r\n";
