@@ -8,12 +8,15 @@ import type { DirectResponse, Exchange, ExchangeRequest, Middleware, ResponseHea
 import type { BackendState, SelectContext } from "../service/balancers/types.js";
 import { type ServiceBackend, selectBackend } from "../service/service.js";
 import type { ConnectionUser, PoolClient, UpstreamConnection } from "../upstream/pool.js";
+import { hasDotSegment } from "./path-safety.js";
 import { directResponseHead, errorResponse, STATUS_REASON } from "./responses.js";
 import { clientIpFrom, findCookie, isTrusted, serializeRequestHead, serializeResponseHead, stripResponseHopByHop, upstreamRequestHeaders } from "./forwarding.js";
 import type { ClientSide, RouteTarget } from "./types.js";
 
 const MAX_PENDING_BODY = 64 * 1024;
 const MAX_RESPONSE_HEAD = 64 * 1024;
+/** Largest first body slice copied behind the response head to save a write. */
+const MAX_COALESCE = 16 * 1024;
 const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"]);
 
 const enum Phase {
@@ -68,6 +71,8 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
   /** Response body must be de-chunked for an HTTP/1.0 client. */
   private dechunk = false;
   private headSent = false;
+  /** Response head not written yet because it goes out together with the first body bytes. */
+  private pendingHead: string | null = null;
   private closeAfter = false;
   private attempts = 0;
   private upstreamStart = 0;
@@ -137,6 +142,10 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
 
   /** Route and run the request phases. */
   start(): void {
+    if (hasDotSegment(this.head.path)) {
+      this.sendDirect(errorResponse(400, 'the path has a "." or ".." segment; send it normalized'));
+      return;
+    }
     const match = this.client.table.routers.match(this);
     if (match === undefined) {
       this.sendDirect(errorResponse(404, "no router matches this host and path"));
@@ -478,20 +487,29 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     this.status = view.status;
     this.headSent = true;
     const reason = view.status === head.statusCode && head.reason !== "" ? head.reason : reasonOf(view.status);
+    const headText = serializeResponseHead(view.status, reason, headers.raw);
     const client = this.client.socket;
-    client.write(serializeResponseHead(view.status, reason, headers.raw), "latin1");
     if (upgraded) {
+      client.write(headText, "latin1");
       this.phase = Phase.Tunnel;
       this.client.startTunnel();
       if (offset < buf.length) this.onUpstreamData(buf.subarray(offset));
       return;
     }
     if (head.bodyKind === BodyKind.None || (head.bodyKind === BodyKind.Length && head.contentLength === 0)) {
+      client.write(headText, "latin1");
       this.responseComplete(head.keepAlive);
       return;
     }
     this.phase = Phase.RelayingBody;
     this.client.deadline = 0;
+    if (offset < buf.length && !this.dechunk) {
+      // Body bytes came with the head: send both in one write (one syscall, like nginx's writev).
+      this.pendingHead = headText;
+      this.relayResponseBody(buf, offset);
+      return;
+    }
+    client.write(headText, "latin1");
     if (offset < buf.length) this.relayResponseBody(buf, offset);
   }
 
@@ -524,7 +542,20 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
         return;
       }
     }
-    if (end > start) {
+    const headText = this.pendingHead;
+    if (headText !== null) {
+      this.pendingHead = null;
+      this.responseBytes += end - start;
+      let ok: boolean;
+      if (end - start <= MAX_COALESCE) ok = client.write(withHead(headText, buf, start, end));
+      else {
+        client.cork();
+        client.write(headText, "latin1");
+        ok = client.write(buf.subarray(start, end));
+        client.uncork();
+      }
+      if (!ok && !complete) this.upstream?.socket.pause();
+    } else if (end > start) {
       this.responseBytes += end - start;
       const ok = client.write(start === 0 && end === buf.length ? buf : buf.subarray(start, end));
       if (!ok && !complete) this.upstream?.socket.pause();
@@ -726,6 +757,14 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     }
     this.client.exchangeDone(reusable);
   }
+}
+
+/** One buffer with a latin1 head followed by buf[start..end). */
+function withHead(head: string, buf: Buffer, start: number, end: number): Buffer {
+  const out = Buffer.allocUnsafe(head.length + (end - start));
+  out.write(head, 0, "latin1");
+  buf.copy(out, head.length, start, end);
+  return out;
 }
 
 function reasonOf(status: number): string {

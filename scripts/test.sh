@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs everything the test suite needs (npm packages and the Debian packages of
+# the real servers the tests and the bench start), then type-checks, lints and runs
+# the whole suite. README's second quick-start command; .ci/run calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: wrk, nginx and haproxy (bench peers), python3 (a never-accepting
+# listener in the connect-timeout test).
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v nginx >/dev/null || missing+=(nginx-light)
+command -v haproxy >/dev/null || missing+=(haproxy)
+command -v python3 >/dev/null || missing+=(python3)
+command -v taskset >/dev/null || missing+=(util-linux)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+
+npm run typecheck
+npm run lint
+npm run build
+npm test
+# The bench must keep working: one short pass over every peer (numbers from so short a run mean little).
+npm run bench -- --duration 1 --warmup 0 >/tmp/divisor-bench-smoke.log 2>&1 || { cat /tmp/divisor-bench-smoke.log; echo "bench smoke run failed"; exit 1; }
+grep -q "Divisor bench summary" /tmp/divisor-bench-smoke.log || { cat /tmp/divisor-bench-smoke.log; echo "bench printed no summary"; exit 1; }
+echo "bench smoke run: ok"
