@@ -154,9 +154,11 @@ function convert(issue: ZodIssue, ctx: Context, out: PathIssue[]): void {
     case "not_multiple_of":
       push(withFound(custom ? issue.message : `expected a multiple of ${issue.divisor}`, input));
       return;
-    default:
+    default: {
       // custom refinements and anything zod adds later: their message is the schema's own
-      push(typeof input === "object" && input !== null ? issue.message : withFound(issue.message, input));
+      const message = custom ? issue.message : "invalid value";
+      push(typeof input === "object" && input !== null ? message : withFound(message, input));
+    }
   }
 }
 

@@ -5,7 +5,7 @@
  * was found and what is expected.
  */
 import { readFile } from "node:fs/promises";
-import { type Document, LineCounter, parseDocument, type YAMLError } from "yaml";
+import { type Document, LineCounter, parseDocument, visit, type YAMLError } from "yaml";
 import { ConfigError, type ConfigIssue } from "../errors.js";
 import { type Env, substituteEnv } from "./env.js";
 import { type PathIssue, schemaIssues } from "./issues.js";
@@ -40,8 +40,23 @@ function check(input: unknown, file: string, position: (issue: PathIssue) => Pos
 
 function yamlIssue(error: YAMLError, file: string, lines: LineCounter): ConfigIssue {
   const { line, col } = lines.linePos(error.pos[0]);
-  // yaml's messages end in " at line N, column M:" plus a source excerpt when prettyErrors is on; it is off.
-  return { file, line, column: col, path: "", message: `YAML syntax: ${error.message}` };
+  // With prettyErrors off, yaml's messages carry no position or source excerpt of their own.
+  const message =
+    error.code === "MULTIPLE_DOCS" ? "a configuration is a single YAML document; remove the second one (after ---)" : error.message;
+  return { file, line, column: col, path: "", message: `YAML syntax: ${message}` };
+}
+
+/** Aliases (`*name`) with no anchor (`&name`) before them; yaml only notices when converting. */
+function unresolvedAliases(doc: Document, file: string, lines: LineCounter): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  visit(doc, {
+    Alias(_key, node) {
+      if (node.resolve(doc) !== undefined) return;
+      const { line, col } = lines.linePos(node.range?.[0] ?? 0);
+      issues.push({ file, line, column: col, path: "", message: `YAML syntax: alias *${node.source} has no anchor &${node.source} before it` });
+    },
+  });
+  return issues;
 }
 
 /**
@@ -54,8 +69,9 @@ function yamlIssue(error: YAMLError, file: string, lines: LineCounter): ConfigIs
 export function parseConfigText(text: string, file: string, options: LoadOptions = {}): DivisorConfig {
   const lines = new LineCounter();
   const doc: Document = parseDocument(text, { lineCounter: lines, prettyErrors: false, merge: true, uniqueKeys: true });
-  const syntax = [...doc.errors, ...doc.warnings];
-  if (syntax.length > 0) throw new ConfigError(syntax.map((e) => yamlIssue(e, file, lines)));
+  const syntax = [...doc.errors, ...doc.warnings].map((e) => yamlIssue(e, file, lines));
+  if (syntax.length === 0) syntax.push(...unresolvedAliases(doc, file, lines));
+  if (syntax.length > 0) throw new ConfigError(syntax);
 
   const at = (offset: number): Position => {
     const { line, col } = lines.linePos(offset);

@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { parse } from "yaml";
 import { configJsonSchema } from "../../src/config/json-schema.js";
-import { loadConfigFile } from "../../src/config/load.js";
+import { loadConfigFile, validateConfig } from "../../src/config/load.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "../..");
 const bundled = ["examples", "defaults"].flatMap((dir) =>
@@ -25,6 +25,11 @@ describe("bundled example configurations", () => {
     it(`${file} loads with the loader`, async () => {
       const config = await loadConfigFile(join(root, file), { env: {} });
       assert.ok(config.listeners.length > 0);
+    });
+
+    it(`${file} validates again to itself once loaded (the gateway re-validates what it is given)`, async () => {
+      const config = await loadConfigFile(join(root, file), { env: {} });
+      assert.deepEqual(validateConfig(structuredClone(config)), config);
     });
 
     it(`${file} validates against the JSON Schema as written`, () => {

@@ -42,6 +42,14 @@ describe("parseConfigText", () => {
     assert.match(issue.message, /unique/);
   });
 
+  it("reports a second document and an alias without an anchor as syntax errors", () => {
+    const second = only(`${LISTENER}---\nlisteners: []\n`);
+    assert.deepEqual([second.line, second.column], [3, 1]);
+    assert.equal(second.message, "YAML syntax: a configuration is a single YAML document; remove the second one (after ---)");
+    const alias = only(`${LISTENER}services:\n  api: *base\n`);
+    assert.deepEqual([alias.line, alias.column, alias.message], [4, 8, "YAML syntax: alias *base has no anchor &base before it"]);
+  });
+
   it("points a type error in a nested value at the value, with its document path", () => {
     const text = `${LISTENER}services:\n  api:\n    backends:\n      - address: 10.0.0.1:80\n        weight: heavy\n`;
     const issue = only(text);
@@ -255,10 +263,19 @@ describe("validateConfig", () => {
   });
 });
 
+/** Runs `fn` with a fresh temp dir, removed afterwards. */
+async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), "divisor-config-"));
+  try {
+    await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 describe("loadConfigFile", () => {
-  it("loads a file and names it in errors", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "divisor-config-"));
-    try {
+  it("loads a file and names it in errors", () =>
+    withTempDir(async (dir) => {
       const good = join(dir, "good.yaml");
       await writeFile(good, LISTENER);
       assert.equal((await loadConfigFile(good)).listeners[0]!.address, "127.0.0.1:8080");
@@ -269,14 +286,10 @@ describe("loadConfigFile", () => {
         assert.deepEqual(err.issues, [{ file: bad, line: 1, column: 12, path: "listeners", message: "at least one listener is needed; found an empty list" }]);
         return true;
       });
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
+    }));
 
-  it("names a missing file", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "divisor-config-"));
-    try {
+  it("names a missing file", () =>
+    withTempDir(async (dir) => {
       const missing = join(dir, "nope.yaml");
       await assert.rejects(loadConfigFile(missing), (err: unknown) => {
         assert.ok(err instanceof ConfigError);
@@ -284,8 +297,5 @@ describe("loadConfigFile", () => {
         assert.equal(err.issues[0]!.message, "cannot read the configuration file: no such file");
         return true;
       });
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
+    }));
 });
