@@ -49,7 +49,7 @@ export function startNginx(name: string, core: number, dir: string, conf: string
 }
 
 /** The Divisor entry point the bench runs (built JavaScript, no TypeScript loader). */
-export const DIVISOR_MAIN = "dist/cli/main.js";
+export const DIVISOR_MAIN = "dist/cli/divisor.mjs";
 
 export const TARGETS: readonly Target[] = [
   {

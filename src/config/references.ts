@@ -67,7 +67,8 @@ function checkRouters(
       out.push({ path: [...path, "service"], target: "value", message: unknownName("service", service, services) });
     }
     const used = Array.isArray(router.middlewares) ? router.middlewares : [];
-    let redirects = false;
+    // A redirect, or a user plugin (which may answer every request itself), can stand in for a service.
+    let answers = false;
     used.forEach((middleware, i) => {
       if (typeof middleware !== "string") return;
       if (!Object.hasOwn(middlewares, middleware)) {
@@ -75,13 +76,13 @@ function checkRouters(
         return;
       }
       const spec = middlewares[middleware];
-      if (isRecord(spec) && spec.type === "redirect") redirects = true;
+      if (isRecord(spec) && (spec.type === "redirect" || spec.type === "plugin")) answers = true;
     });
-    if (service === undefined && !redirects) {
+    if (service === undefined && !answers) {
       out.push({
         path: [...path, "service"],
         target: "parent",
-        message: 'missing key "service": a router needs a service unless one of its middlewares is a redirect',
+        message: 'missing key "service": a router needs a service unless one of its middlewares is a redirect or a plugin',
       });
     }
   }

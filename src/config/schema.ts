@@ -66,7 +66,8 @@ export const listenerSchema = z
         header: duration.default(10_000).meta({ description: "Time a client has to send a complete request head (slowloris guard); then 408 and close." }),
         idle: duration.default(60_000).meta({ description: "Time a keep-alive connection may sit idle between requests." }),
       })
-      .prefault({}),
+      .prefault({})
+      .meta({ description: "Client-side timeouts." }),
     maxConnections: nonNegativeInt.default(0).meta({ description: "Most open client connections on this listener; 0 = unlimited." }),
   })
   .meta({ description: "An address the gateway accepts HTTP/1.1 connections on." });
@@ -83,9 +84,15 @@ export const backendSchema = z.union([
 ]);
 
 const hashKeySchema = z.discriminatedUnion("source", [
-  z.strictObject({ source: z.literal("client-ip") }),
-  z.strictObject({ source: z.literal("header"), name: headerName }),
-  z.strictObject({ source: z.literal("cookie"), name: z.string().min(1) }),
+  z.strictObject({ source: z.literal("client-ip").meta({ description: "Hash the client address (after trusted-proxy processing)." }) }),
+  z.strictObject({
+    source: z.literal("header").meta({ description: "Hash a request header's value." }),
+    name: headerName.meta({ description: "Header to hash." }),
+  }),
+  z.strictObject({
+    source: z.literal("cookie").meta({ description: "Hash a cookie's value." }),
+    name: z.string().min(1).meta({ description: "Cookie to hash." }),
+  }),
 ]);
 
 export const balancerSchema = z
@@ -114,31 +121,36 @@ export const stickySchema = z
   .strictObject({
     cookie: z.string().min(1).default("divisor_sticky").meta({ description: "Cookie that pins a client to a backend." }),
     maxAge: duration.optional().meta({ description: "Cookie lifetime; omitted = a session cookie." }),
-    secure: z.boolean().default(false),
-    httpOnly: z.boolean().default(true),
-    sameSite: z.enum(["Lax", "Strict", "None"]).default("Lax"),
+    secure: z.boolean().default(false).meta({ description: "Mark the cookie Secure (sent over HTTPS only)." }),
+    httpOnly: z.boolean().default(true).meta({ description: "Mark the cookie HttpOnly (invisible to scripts)." }),
+    sameSite: z.enum(["Lax", "Strict", "None"]).default("Lax").meta({ description: "SameSite attribute; None implies Secure." }),
   })
   .meta({ description: "Sticky sessions: the first response sets a cookie naming the backend; later requests go back to it while it is available." });
 
 export const serviceSchema = z
   .strictObject({
-    backends: z.array(backendSchema).min(1, { message: "a service needs at least one backend" }),
+    backends: z
+      .array(backendSchema)
+      .min(1, { message: "a service needs at least one backend" })
+      .meta({ description: 'The backends: "host:port" strings or objects with a weight and a connection limit.' }),
     balancer: balancerSchema.default({ algorithm: "round-robin" }),
     sticky: stickySchema.optional(),
     preserveHost: z.boolean().default(true).meta({ description: "Send the client's Host header to the backend (false: use the backend's address)." }),
     timeouts: z
       .strictObject({
         connect: duration.default(5_000).meta({ description: "Time to open a connection to a backend; then 504." }),
-        response: duration.default(60_000).meta({ description: "Time from sending the request to the response head; then 504." }),
+        response: duration.default(60_000).meta({ description: "Time from sending the request to the response head, and the longest pause while relaying the body; then 504." }),
       })
-      .prefault({}),
+      .prefault({})
+      .meta({ description: "Upstream timeouts." }),
     pool: z
       .strictObject({
         maxConnections: nonNegativeInt.default(0).meta({ description: "Most connections per backend; 0 = unlimited. Requests beyond it wait up to the connect timeout." }),
         maxIdle: nonNegativeInt.default(64).meta({ description: "Most idle keep-alive connections kept per backend." }),
         idleTimeout: duration.default(30_000).meta({ description: "Idle upstream connections are closed after this long." }),
       })
-      .prefault({}),
+      .prefault({})
+      .meta({ description: "Keep-alive connection pool, per backend." }),
   })
   .meta({ description: "A set of backends and the policy that picks one." });
 
@@ -154,7 +166,7 @@ export const pathMatchSchema = z
   .meta({ description: "How the request path must look." });
 
 export const headerMatchSchema = z.union([
-  z.strictObject({ name: headerName, value: headerValue }).meta({ description: "The header is present with exactly this value." }),
+  z.strictObject({ name: headerName.meta({ description: "Header name (case-insensitive)." }), value: headerValue }).meta({ description: "The header is present with exactly this value." }),
   z.strictObject({ name: headerName, regex: z.string().min(1) }).meta({ description: "The header's value matches this regular expression." }),
   z.strictObject({ name: headerName, present: z.boolean() }).meta({ description: "The header is (true) or is not (false) present." }),
 ]);
@@ -172,10 +184,14 @@ export const routerSchema = z
       .strictObject({
         hosts: z.array(hostPattern).optional().meta({ description: 'Host names (exact or "*.example.com"); omitted = the tenant\'s hosts, or any host.' }),
         path: pathMatchSchema.optional(),
-        methods: z.array(z.string().regex(/^[A-Z]+$/, { message: "methods are upper-case tokens like GET" })).optional(),
-        headers: z.array(headerMatchSchema).optional(),
+        methods: z
+          .array(z.string().regex(/^[A-Z]+$/, { message: "methods are upper-case tokens like GET" }))
+          .optional()
+          .meta({ description: "Request methods to match; omitted = any." }),
+        headers: z.array(headerMatchSchema).optional().meta({ description: "Header conditions; all must hold." }),
       })
-      .prefault({}),
+      .prefault({})
+      .meta({ description: "What a request must look like; omitted conditions match anything." }),
     service: z.string().min(1).optional().meta({ description: "Service to proxy to. Required unless a middleware answers every request (e.g. redirect)." }),
     middlewares: z.array(z.string().min(1)).default([]).meta({ description: "Names of middlewares to run, in order." }),
     priority: z.number().int().optional().meta({ description: "Higher wins over the computed specificity; ties fall back to specificity." }),
@@ -201,7 +217,7 @@ export const builtinMiddlewareSchemas = {
   "strip-prefix": z
     .strictObject({
       type: z.literal("strip-prefix"),
-      prefixes: z.array(z.string().startsWith("/")).min(1),
+      prefixes: z.array(z.string().startsWith("/")).min(1).meta({ description: "Prefixes to strip; the longest that matches at a segment boundary wins." }),
     })
     .meta({ description: "Remove the first matching prefix from the path before proxying (sets X-Forwarded-Prefix)." }),
   "rewrite-path": z
@@ -214,11 +230,14 @@ export const builtinMiddlewareSchemas = {
   redirect: z
     .strictObject({
       type: z.literal("redirect"),
-      status: z.union([z.literal(301), z.literal(302), z.literal(303), z.literal(307), z.literal(308)]).default(302),
+      status: z
+        .union([z.literal(301), z.literal(302), z.literal(303), z.literal(307), z.literal(308)])
+        .default(302)
+        .meta({ description: "Redirect status: 301/308 permanent, 302/303/307 temporary (307/308 keep the method)." }),
       scheme: z.enum(["http", "https"]).optional().meta({ description: "Scheme to redirect to; default keeps the request's." }),
       host: z.string().optional().meta({ description: "Host (and optional :port) to redirect to; default keeps the request's." }),
       regex: z.string().optional().meta({ description: "With replacement: rewrite the path+query to redirect to." }),
-      replacement: z.string().optional(),
+      replacement: z.string().optional().meta({ description: "Target for regex: a URL or a path; $1.. refer to groups." }),
     })
     .refine((r) => (r.regex === undefined) === (r.replacement === undefined), { message: "regex and replacement go together" })
     .meta({ description: "Answer with a redirect instead of proxying." }),
@@ -247,7 +266,7 @@ const nameKey = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, { message: "nam
 export const tenantSchema = z
   .strictObject({
     hosts: z.array(hostPattern).min(1).meta({ description: "Hosts this tenant owns; its routers match only these (unless they name narrower hosts)." }),
-    routers: z.record(nameKey, routerSchema).default({}),
+    routers: z.record(nameKey, routerSchema).default({}).meta({ description: "This tenant's routers by name, scoped to its hosts." }),
   })
   .meta({ description: "A named group of routers with its own hosts." });
 
@@ -270,7 +289,12 @@ export const proxySchema = z
 export const demoSchema = z
   .strictObject({
     backends: z
-      .array(z.strictObject({ name: z.string().min(1), address }))
+      .array(
+        z.strictObject({
+          name: z.string().min(1).meta({ description: "Name the backend answers with." }),
+          address: address.meta({ description: 'Address it listens on, "host:port".' }),
+        }),
+      )
       .min(1)
       .meta({ description: "Small in-process HTTP servers that answer with their name; for trying Divisor out." }),
   })
@@ -278,17 +302,18 @@ export const demoSchema = z
 
 export const configSchema = z
   .strictObject({
-    listeners: z.array(listenerSchema).min(1, { message: "at least one listener is needed" }),
-    services: z.record(nameKey, serviceSchema).default({}),
-    routers: z.record(nameKey, routerSchema).default({}),
-    tenants: z.record(nameKey, tenantSchema).default({}),
-    middlewares: z.record(nameKey, middlewareSchema).default({}),
-    proxy: proxySchema,
+    listeners: z.array(listenerSchema).min(1, { message: "at least one listener is needed" }).meta({ description: "Addresses to accept connections on." }),
+    services: z.record(nameKey, serviceSchema).default({}).meta({ description: "Services by name." }),
+    routers: z.record(nameKey, routerSchema).default({}).meta({ description: "Routers by name, for any host not owned by a tenant (and as a fallback for tenants' hosts)." }),
+    tenants: z.record(nameKey, tenantSchema).default({}).meta({ description: "Tenants by name." }),
+    middlewares: z.record(nameKey, middlewareSchema).default({}).meta({ description: "Middlewares by name, referenced from routers." }),
+    proxy: proxySchema.meta({ description: "How requests are forwarded: trusted proxies and forwarding headers." }),
     shutdown: z
       .strictObject({
         gracePeriod: duration.default(30_000).meta({ description: "On SIGTERM/SIGINT, time in-flight requests get to finish before connections are closed." }),
       })
-      .prefault({}),
+      .prefault({})
+      .meta({ description: "Graceful shutdown." }),
     demo: demoSchema.optional(),
   })
   .meta({ description: "A Divisor gateway configuration." });
