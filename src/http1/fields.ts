@@ -92,6 +92,7 @@ export function scanFields(
     }
     if (p + 1 >= n) return -1;
     if (buf[p + 1] !== LF) throw new HttpParseError("bare CR in header section");
+    const lineEnd = p;
     let valueEnd = p;
     while (valueEnd > valueStart && ((c = buf[valueEnd - 1]!) === SP || c === HTAB)) valueEnd--;
     p += 2;
@@ -112,15 +113,34 @@ export function scanFields(
         if (request && equalsLower(buf, nameStart, "upgrade")) out.upgradeField = true;
         break;
       case 10:
-        if (equalsLower(buf, nameStart, "connection")) addTokens(value, (out.connectionTokens ??= []));
+        if (equalsLower(buf, nameStart, "connection")) {
+          if (valueEnd < lineEnd) noTrailingTab(buf, valueEnd, lineEnd);
+          addTokens(value, (out.connectionTokens ??= []));
+        }
         break;
       case 14:
-        if (equalsLower(buf, nameStart, "content-length")) onContentLength(buf, valueStart, valueEnd, out);
+        if (equalsLower(buf, nameStart, "content-length")) {
+          if (valueEnd < lineEnd) noTrailingTab(buf, valueEnd, lineEnd);
+          onContentLength(buf, valueStart, valueEnd, out);
+        }
         break;
       case 17:
-        if (equalsLower(buf, nameStart, "transfer-encoding")) onTransferEncoding(buf, valueStart, valueEnd, out);
+        if (equalsLower(buf, nameStart, "transfer-encoding")) {
+          if (valueEnd < lineEnd) noTrailingTab(buf, valueEnd, lineEnd);
+          onTransferEncoding(buf, valueStart, valueEnd, out);
+        }
         break;
     }
+  }
+}
+
+/**
+ * RFC 9110 trims SP and HTAB alike, but Node's parser (and so many backends) reads a trailing HTAB as part of a
+ * Content-Length, Transfer-Encoding or Connection value; rather than pick one reading, such a head is rejected.
+ */
+function noTrailingTab(buf: Buffer, from: number, to: number): void {
+  for (let i = from; i < to; i++) {
+    if (buf[i] === HTAB) throw new HttpParseError("trailing tab in a Content-Length, Transfer-Encoding or Connection value");
   }
 }
 

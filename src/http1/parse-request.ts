@@ -84,6 +84,24 @@ export function parseRequestHead(
   if (i === targetStart) throw new HttpParseError("empty request-target");
   const targetEnd = i;
 
+  // Target form (RFC 9112 §3.2): origin-form, asterisk-form for OPTIONS, or http(s) absolute-form, checked before
+  // the version so that a bad target fails at once.
+  const first = buf[targetStart]!;
+  const asterisk = first === STAR && targetEnd - targetStart === 1;
+  let authorityStart = -1;
+  let authorityEnd = -1;
+  if (asterisk) {
+    if (method !== "OPTIONS") throw new HttpParseError("asterisk-form request-target is only allowed with OPTIONS");
+  } else if (first !== SLASH) {
+    authorityStart = absoluteFormAuthority(buf, targetStart, targetEnd);
+    authorityEnd = authorityStart;
+    while (authorityEnd < targetEnd && (c = buf[authorityEnd]!) !== SLASH && c !== QMARK) {
+      if (HOST_T[c]! !== 1) throw new HttpParseError("invalid authority in request-target");
+      authorityEnd++;
+    }
+    if (authorityEnd === authorityStart) throw new HttpParseError("empty authority in request-target");
+  }
+
   // HTTP-version CRLF
   const versionEnd = checkVersion(buf, i + 1, n);
   if (versionEnd === -1) return incomplete(start, end, limits);
@@ -93,17 +111,13 @@ export function parseRequestHead(
   const headEnd = scanFields(buf, versionEnd, n, s, p, limits.maxHeaders, true, scan);
   if (headEnd === -1) return incomplete(start, end, limits);
 
-  // Target form (RFC 9112 §3.2): origin-form, absolute-form, or asterisk-form for OPTIONS.
   const target = s.slice(targetStart - p, targetEnd - p);
   let path = target;
   let query = "";
   let host = scan.host;
-  const first = buf[targetStart]!;
-  if (first === SLASH || (first === STAR && targetEnd - targetStart === 1)) {
-    if (first === STAR) {
-      if (method !== "OPTIONS") throw new HttpParseError("asterisk-form request-target is only allowed with OPTIONS");
-      path = "";
-    } else if (qmark !== -1) {
+  if (authorityStart === -1) {
+    if (asterisk) path = "";
+    else if (qmark !== -1) {
       path = s.slice(targetStart - p, qmark - p);
       query = s.slice(qmark - p, targetEnd - p);
     }
@@ -112,13 +126,7 @@ export function parseRequestHead(
       host = "";
     }
   } else {
-    const authorityStart = absoluteFormAuthority(buf, targetStart, targetEnd);
-    let authorityEnd = authorityStart;
-    while (authorityEnd < targetEnd && (c = buf[authorityEnd]!) !== SLASH && c !== QMARK) {
-      if (HOST_T[c]! !== 1) throw new HttpParseError("invalid authority in request-target");
-      authorityEnd++;
-    }
-    if (authorityEnd === authorityStart) throw new HttpParseError("empty authority in request-target");
+    // RFC 9112 §3.2.2: the target's authority wins over Host, and a client must send both identical.
     const authority = s.slice(authorityStart - p, authorityEnd - p).toLowerCase();
     if (host === null ? versionMinor === 1 : host !== authority) {
       throw new HttpParseError("Host header field must be present and equal the authority of an absolute-form target");

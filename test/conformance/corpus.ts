@@ -145,6 +145,8 @@ const bodyCases: [name: string, body: string][] = [
   ["a NUL in a quoted chunk extension value", '5;a="b\x00"\r\nhello\r\n0\r\n\r\n'],
   ["an unterminated quoted chunk extension value", '5;a="b\r\nhello\r\n0\r\n\r\n'],
   ["trailing whitespace after a chunk extension", "5;a=b \r\nhello\r\n0\r\n\r\n"],
+  ["whitespace before a chunk extension", "5 ;a=b\r\nhello\r\n0\r\n\r\n"],
+  ["whitespace around the = of a chunk extension", "5;a = b\r\nhello\r\n0\r\n\r\n"],
   ["a chunk extension with a bare CR", "5;a\rb\r\nhello\r\n0\r\n\r\n"],
   ["a chunk-size line over the length limit", `5;${"a".repeat(5000)}\r\nhello\r\n0\r\n\r\n`],
   ["chunk data without its CRLF", "5\r\nhelloX0\r\n\r\n"],

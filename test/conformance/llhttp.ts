@@ -50,17 +50,27 @@ export function loadLlhttp(): Binding {
 class Session {
   verdict: NodeVerdict = { kind: "incomplete" };
   bodyBytes = 0;
+  readonly body: Buffer[] = [];
   complete = false;
+  /** Node's error code, once it rejected the head or the body. */
+  error: string | null = null;
+  /** Trailer fields, which Node hands over through kOnHeaders after the head. */
+  readonly trailers: string[] = [];
   private readonly parser: Parser;
   private pendingHeaders: string[] = [];
+  private pendingUrl = "";
 
   constructor(binding: Binding, maxHeaderSize: number) {
     const { HTTPParser } = binding;
     const parser = new HTTPParser();
     parser.initialize(HTTPParser.REQUEST, {}, maxHeaderSize, 0);
-    // Node hands over headers in batches of 32 through kOnHeaders when a head has many fields.
-    parser[HTTPParser.kOnHeaders] = (headers: string[]) => {
-      this.pendingHeaders.push(...headers);
+    // Node hands over headers and URL in batches through kOnHeaders when a head has many fields, and trailers too.
+    parser[HTTPParser.kOnHeaders] = (headers: string[], url: string | undefined) => {
+      if (this.verdict.kind === "ok") this.trailers.push(...headers);
+      else {
+        this.pendingHeaders.push(...headers);
+        this.pendingUrl += url ?? "";
+      }
     };
     parser[HTTPParser.kOnHeadersComplete] = (
       versionMajor: number,
@@ -76,7 +86,7 @@ class Session {
       this.verdict = {
         kind: "ok",
         method: binding.methods[method] ?? `#${method}`,
-        target: url ?? "",
+        target: this.pendingUrl + (url ?? ""),
         versionMajor,
         versionMinor,
         headers: headers === undefined ? this.pendingHeaders : [...this.pendingHeaders, ...headers],
@@ -86,7 +96,9 @@ class Session {
       return 0;
     };
     parser[HTTPParser.kOnBody] = (chunk: Buffer) => {
-      if (!this.complete) this.bodyBytes += chunk.length;
+      if (this.complete) return;
+      this.bodyBytes += chunk.length;
+      this.body.push(Buffer.from(chunk));
     };
     parser[HTTPParser.kOnMessageComplete] = () => {
       this.complete = true;
@@ -98,12 +110,13 @@ class Session {
     return this.verdict;
   }
 
-  /** Feed bytes; an error once the head was parsed belongs to a body or a next message and is ignored. */
+  /** Feed bytes; an error after the message completed belongs to a next message and is ignored. */
   feed(buf: Buffer): void {
-    if (buf.length === 0 || this.verdict.kind === "error" || this.complete) return;
+    if (buf.length === 0 || this.error !== null || this.complete) return;
     const r = this.parser.execute(buf);
-    if (r instanceof Error && this.verdict.kind === "incomplete") {
-      this.verdict = { kind: "error", code: (r as Error & { code?: string }).code ?? "ERROR" };
+    if (r instanceof Error && !this.complete) {
+      this.error = (r as Error & { code?: string }).code ?? "ERROR";
+      if (this.verdict.kind === "incomplete") this.verdict = { kind: "error", code: this.error };
     }
   }
 }
@@ -117,6 +130,18 @@ export class NodeReference {
     const session = new Session(this.binding, this.maxHeaderSize);
     session.feed(raw);
     return session.verdict;
+  }
+
+  /**
+   * Node's reading of the body after a head it accepts, fed `body[0..upTo)`: the error that stopped it, whether the
+   * message completed, the body data and the trailers it delivered.
+   */
+  body(headBytes: Buffer, body: Buffer, upTo = body.length): { error: string | null; complete: boolean; data: Buffer; trailers: string[] } {
+    const session = new Session(this.binding, this.maxHeaderSize);
+    session.feed(headBytes);
+    if (session.result().kind !== "ok") throw new Error("the head of a body case must be valid");
+    session.feed(body.subarray(0, upTo));
+    return { error: session.error, complete: session.complete, data: Buffer.concat(session.body), trailers: session.trailers };
   }
 
   /**

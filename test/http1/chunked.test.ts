@@ -45,7 +45,7 @@ function rejects(raw: string, options?: ConstructorParameters<typeof ChunkedDeco
   return caught;
 }
 
-const body = '5\r\nhello\r\n1A;name=value;flag ; q="a \\" b"\r\nabcdefghijklmnopqrstuvwxyz\r\n000\r\nX-Sum: abc \r\nX-Empty:\r\n\r\n';
+const body = '5\r\nhello\r\n1A;name=value;flag;q="a \\" b"\r\nabcdefghijklmnopqrstuvwxyz\r\n000\r\nX-Sum: abc \r\nX-Empty:\r\n\r\n';
 const payload = "helloabcdefghijklmnopqrstuvwxyz";
 
 describe("ChunkedDecoder", () => {
@@ -104,8 +104,14 @@ describe("ChunkedDecoder", () => {
     assert.equal(huge.done, false);
   });
 
-  it("accepts BWS around extension separators and quoted-pairs in values", () => {
-    assert.equal(decode('1 ; a = b ;\tc="x\\"y" ;d\r\nZ\r\n0\r\n\r\n').data, "Z");
+  it("accepts token and quoted extension values with quoted-pairs", () => {
+    assert.equal(decode('1;a=b;c="x\\"y z";d\r\nZ\r\n0\r\n\r\n').data, "Z");
+  });
+
+  it("rejects whitespace anywhere in a chunk-size line, as Node's parser does", () => {
+    for (const line of ["1 ;a", "1\t;a", "1; a", "1;a =b", "1;a= b", "1;a=b ;c", "1;a ", "1;a=b\t"]) {
+      rejects(`${line}\r\nZ\r\n0\r\n\r\n`);
+    }
   });
 
   it("starts over after reset, with fresh trailers", () => {

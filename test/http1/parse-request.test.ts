@@ -117,7 +117,7 @@ describe("parseRequestHead", () => {
   });
 
   it("frames a chunked body whatever the case and OWS of the coding", () => {
-    for (const te of ["chunked", "Chunked", "CHUNKED", "  chunked\t"]) {
+    for (const te of ["chunked", "Chunked", "CHUNKED", " \t chunked  "]) {
       const { head } = parse(lines("POST /x HTTP/1.1", "Host: a.test", `Transfer-Encoding:${te}`));
       assert.equal(head.bodyKind, BodyKind.Chunked, te);
       assert.equal(head.contentLength, -1);
@@ -229,6 +229,17 @@ describe("parseRequestHead", () => {
     assert.equal(status("GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 1\r\n"), 400);
     assert.equal(status("GET / HTTP/1,"), 400);
     assert.equal(status("GET / HTTP/2.0\r"), 505);
+    assert.equal(status("GET ;x "), 400);
+    assert.equal(status("GET http:/a.test "), 400);
+    assert.equal(status("GET * "), 400);
+  });
+
+  it("rejects a trailing tab in Content-Length, Transfer-Encoding and Connection, which Node reads differently", () => {
+    assert.equal(status(lines("POST / HTTP/1.1", "Host: a", "Content-Length: 5\t")), 400);
+    assert.equal(status(lines("POST / HTTP/1.1", "Host: a", "Transfer-Encoding: chunked \t ")), 400);
+    assert.equal(status(lines("GET / HTTP/1.1", "Host: a", "Connection: close\t")), 400);
+    assert.equal(parse(lines("POST / HTTP/1.1", "Host: a", "Content-Length:\t5 ")).head.contentLength, 5);
+    assert.equal(parse(lines("GET / HTTP/1.1", "Host: a", "X-Other: v\t")).head.headers[3], "v");
   });
 
   it("answers 505 to well-formed versions other than 1.0 and 1.1", () => {
