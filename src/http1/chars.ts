@@ -27,8 +27,12 @@ export const FIELD_VALUE = table((c) => c === 0x20 || c === 0x09 || isVchar(c) |
  */
 export const TARGET = table((c) => isVchar(c) && c !== 0x23);
 
-/** uri-host [ ":" port ] (RFC 3986 reg-name / IP-literal / IPv4): unreserved, pct-encoded, sub-delims, ':', '[', ']'. */
-export const HOST = table((c) => isAlpha(c) || isDigit(c) || oneOf("-._~%!$&'()*+,;=:[]")(c));
+/**
+ * uri-host [ ":" port ]: letters, digits, "-._~", '%' (pct-encoded, IPv6 zone ids), ':' and '[' ']' (IP-literals).
+ * Stricter than RFC 3986 reg-name, which also allows the sub-delims "!$&'()*+,;=": no real host name has them, and a
+ * comma turns Host into something some backends read as a list.
+ */
+export const HOST = table((c) => isAlpha(c) || isDigit(c) || oneOf("-._~%:[]")(c));
 
 /** qdtext (RFC 9110 §5.6.4) inside a quoted chunk-extension value. */
 export const QDTEXT = table(

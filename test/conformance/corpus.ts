@@ -121,6 +121,7 @@ const headCases: [name: string, raw: string, status: CorpusCase["expectStatus"]]
   ["a space inside Host", head("GET / HTTP/1.1", "Host: exa mple.test"), 400],
   ["a slash in Host", head("GET / HTTP/1.1", "Host: example.test/admin"), 400],
   ["userinfo in Host", head("GET / HTTP/1.1", "Host: user@example.test"), 400],
+  ["a comma-separated Host", head("GET / HTTP/1.1", "Host: example.test, other.test"), 400],
 
   // Limits (DEFAULT_HEAD_LIMITS).
   ["a head over 16 KiB", get(`X-Big: ${"a".repeat(16 * 1024)}`), 431],
