@@ -15,7 +15,7 @@ import { ensureDivisorBuilt } from "./proxy/build.js";
 import { BACKEND_BODY, backendNginxConf, POST_BODY_BYTES, postLua } from "./proxy/configs.js";
 import { freePort, requestOnce, timeToFirst200 } from "./proxy/net.js";
 import { type BenchOptions, parseBenchOptions, USAGE } from "./proxy/options.js";
-import { type BenchProcess, clockTicksPerSecond, cpuTicks, killAllNow, logTail, peakRss, stopProcess } from "./proxy/processes.js";
+import { type BenchProcess, clockTicksPerSecond, cpuTicks, killAllNow, logTail, machineBusyTicks, ownTicks, peakRss, stopProcess } from "./proxy/processes.js";
 import { checkGoals, errorLines, type Measured, type ReportHeader, summaryBlock, type TargetResult } from "./proxy/report.js";
 import { nginxWorkers, startNginx, TARGETS, type TargetContext } from "./proxy/targets.js";
 import { hostInfo, ensureTools, toolVersions } from "./proxy/tools.js";
@@ -47,12 +47,21 @@ async function measure(run: Run, id: string, label: string, port: number, pidsOf
   if (options.warmup > 0) await runWrk({ ...wrk, seconds: options.warmup });
   const pids = pidsOf();
   const backendPids = nginxWorkers(run.backend);
+  // Everything of ours: the target, the backend, the bench and (once reaped) wrk; the rest of
+  // the machine's busy time is other people's work competing for the two cores.
+  const ours = (): number => cpuTicks([...new Set([...pids, ...backendPids])]) + ownTicks();
   const before = cpuTicks(pids);
   const backendBefore = cpuTicks(backendPids);
+  const oursBefore = ours();
+  const busyBefore = machineBusyTicks();
+  const startedAt = performance.now();
   const result = await runWrk({ ...wrk, seconds: options.duration });
+  const elapsedTicks = ((performance.now() - startedAt) / 1000) * clockTicksPerSecond();
+  const otherLoadCores = Math.max(0, machineBusyTicks() - busyBefore - (ours() - oursBefore)) / elapsedTicks;
   const usPerTick = 1e6 / clockTicksPerSecond();
   const perRequest = (ticks: number): number => (result.requests > 0 ? (ticks * usPerTick) / result.requests : Number.NaN);
   return {
+    otherLoadCores,
     ok: true,
     id,
     label,

@@ -165,6 +165,28 @@ export function peakRss(pids: readonly number[]): number {
   return total;
 }
 
+/**
+ * Busy ticks of the whole machine from the text of /proc/stat's first line:
+ * everything but idle and iowait (steal included: a hypervisor taking the CPU
+ * disturbs a run as much as a neighbour does).
+ */
+export function parseMachineBusy(text: string): number {
+  const fields = text.slice(0, text.indexOf("\n")).trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal (guest time is already inside user)
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0, steal = 0] = fields;
+  return user + nice + system + irq + softirq + steal;
+}
+
+/** Busy ticks of the whole machine so far, all cores together. */
+export function machineBusyTicks(): number {
+  return parseMachineBusy(readFileSync("/proc/stat", "utf8"));
+}
+
+/** CPU ticks of the bench itself plus the children it has reaped (wrk, once a run is over). */
+export function ownTicks(): number {
+  return parseProcStat(readFileSync("/proc/self/stat", "utf8")).cpuTicks;
+}
+
 let ticksPerSecond: number | undefined;
 
 /** The kernel's USER_HZ (clock ticks per second of /proc CPU times). */

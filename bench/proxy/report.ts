@@ -14,6 +14,8 @@ export interface Measured {
   readonly peakRssBytes: number;
   /** Milliseconds from spawn to the first 200 through the target. */
   readonly firstResponseMs: number;
+  /** Cores' worth of CPU that processes outside the bench used during the measured run. */
+  readonly otherLoadCores: number;
 }
 
 /** A target that could not be measured, and why. */
@@ -64,8 +66,11 @@ function fmtErrors(w: WrkResult): string {
   return `${n} !! (${parts.join(", ")})`;
 }
 
-const COLUMNS = ["target", "req/s", "p50", "p99", "CPU µs/req", "peak RSS", "first 200", "errors"] as const;
-const WIDTHS = [22, 9, 9, 9, 11, 9, 10, 0] as const;
+const COLUMNS = ["target", "req/s", "p50", "p99", "CPU µs/req", "peak RSS", "first 200", "others", "errors"] as const;
+const WIDTHS = [22, 9, 9, 9, 11, 9, 10, 6, 0] as const;
+
+/** Other work above this many cores during a run makes its figures doubtful. */
+export const NOISY_CORES = 0.2;
 
 function row(cells: readonly string[]): string {
   return cells
@@ -83,7 +88,7 @@ export function resultTable(results: readonly TargetResult[]): string[] {
   const lines = [row(COLUMNS)];
   for (const r of results) {
     if (!r.ok) {
-      lines.push(row([r.label, "—", "—", "—", "—", "—", "—", `NOT MEASURED: ${r.error.split("\n")[0]}`]));
+      lines.push(row([r.label, "—", "—", "—", "—", "—", "—", "—", `NOT MEASURED: ${r.error.split("\n")[0]}`]));
       continue;
     }
     lines.push(
@@ -95,6 +100,7 @@ export function resultTable(results: readonly TargetResult[]): string[] {
         r.cpuUsPerRequest.toFixed(1),
         `${(r.peakRssBytes / MiB).toFixed(1)} MB`,
         `${Math.round(r.firstResponseMs)} ms`,
+        r.otherLoadCores.toFixed(2),
         fmtErrors(r.wrk),
       ]),
     );
@@ -168,6 +174,14 @@ export function errorLines(results: readonly TargetResult[]): string[] {
   return out;
 }
 
+/** Lines that warn about runs disturbed by other work on the machine. */
+export function noiseLines(results: readonly TargetResult[]): string[] {
+  const noisy = results.filter((r): r is Measured => r.ok && r.otherLoadCores > NOISY_CORES);
+  if (noisy.length === 0) return [];
+  const list = noisy.map((r) => `${r.label} ${r.otherLoadCores.toFixed(2)}`).join(", ");
+  return [`~ noisy: other work used more than ${NOISY_CORES} cores during the runs of ${list}; their figures are low, repeat when the machine is quieter`];
+}
+
 /** The block to paste into an issue note. */
 export function summaryBlock(h: ReportHeader, results: readonly TargetResult[]): string {
   const what = h.scenario === "post-1k" ? "POST 1 KiB body, 12-byte response" : "12-byte GET";
@@ -180,6 +194,7 @@ export function summaryBlock(h: ReportHeader, results: readonly TargetResult[]):
     ...resultTable(results),
     ...ratioLines(results),
     ...goalLines(results),
+    ...noiseLines(results),
     ...errorLines(results),
   ].join("\n");
 }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { describe, it } from "node:test";
-import { cpuTicks, descendants, parseProcStat, parseVmHwm, peakRss } from "../../bench/proxy/processes.js";
+import { cpuTicks, descendants, parseMachineBusy, parseProcStat, parseVmHwm, peakRss } from "../../bench/proxy/processes.js";
 
 describe("parseProcStat", () => {
   it("sums user, system and reaped children's CPU ticks", () => {
@@ -23,6 +23,13 @@ describe("parseVmHwm", () => {
 
   it("gives 0 for a kernel thread without memory figures", () => {
     assert.equal(parseVmHwm("Name:\tkthreadd\nState:\tS\n"), 0);
+  });
+});
+
+describe("parseMachineBusy", () => {
+  it("counts every tick of the machine but idle and iowait", () => {
+    const text = "cpu  1000 5 300 9000 40 7 20 11 0 0\ncpu0 500 0 150 4500 20 3 10 5 0 0\n";
+    assert.equal(parseMachineBusy(text), 1000 + 5 + 300 + 7 + 20 + 11);
   });
 });
 

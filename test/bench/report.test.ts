@@ -12,7 +12,7 @@ ${extra}Requests/sec: ${rps}
 `;
 }
 
-function target(id: string, rps: number, cpu: number, rssMiB: number, firstMs: number, extra = ""): Measured {
+function target(id: string, rps: number, cpu: number, rssMiB: number, firstMs: number, extra = "", otherLoadCores = 0.05): Measured {
   return {
     ok: true,
     id,
@@ -22,6 +22,7 @@ function target(id: string, rps: number, cpu: number, rssMiB: number, firstMs: n
     backendCpuUsPerRequest: 7,
     peakRssBytes: rssMiB * 1024 * 1024,
     firstResponseMs: firstMs,
+    otherLoadCores,
   };
 }
 
@@ -61,7 +62,7 @@ describe("summaryBlock", () => {
   it("prints a row per target, Divisor's ratio to each peer and a verdict per target", () => {
     const text = summaryBlock(header, [target("direct", 70_000, 7, 5, 12), target("divisor", 50_000, 18, 40, 90), target("nginx", 60_000, 12, 6, 10)]);
     assert.match(text, /^== Divisor bench summary \(2026-11-22, 50 conns, 10s, 12-byte GET, proxy on 1 core\) ==/);
-    assert.match(text, /^divisor\s+50,000\s+0\.80ms\s+2\.00ms\s+18\.0\s+40\.0 MB\s+90 ms\s+0$/m);
+    assert.match(text, /^divisor\s+50,000\s+0\.80ms\s+2\.00ms\s+18\.0\s+40\.0 MB\s+90 ms\s+0\.05\s+0$/m);
     assert.match(text, /^ {2}nginx\s+1\.50x\s+0\.83x$/m);
     assert.match(text, /CPU µs\/req ≤ 1\.5x nginx's\s+1\.50x\s+PASS/);
     assert.doesNotMatch(text, /^ {2}direct/m);
@@ -77,6 +78,13 @@ describe("summaryBlock", () => {
       "!! haproxy was not measured: the process exited before answering",
     ]);
     assert.match(summaryBlock(header, results), /^haproxy\s.*NOT MEASURED: the process exited before answering$/m);
+  });
+
+  it("warns when other work on the machine disturbed a run, and only then", () => {
+    const quiet = summaryBlock(header, [target("divisor", 50_000, 18, 40, 90)]);
+    assert.doesNotMatch(quiet, /noisy/);
+    const noisy = summaryBlock(header, [target("divisor", 50_000, 18, 40, 90, "", 0.6), target("nginx", 60_000, 12, 6, 10)]);
+    assert.match(noisy, /^~ noisy: .* during the runs of divisor 0\.60;/m);
   });
 
   it("notes when Divisor is missing instead of printing ratios", () => {
