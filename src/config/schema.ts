@@ -64,7 +64,7 @@ export const listenerSchema = z
     timeouts: z
       .strictObject({
         header: duration.default(10_000).meta({ description: "Time a client has to send a complete request head (slowloris guard); then 408 and close." }),
-        idle: duration.default(60_000).meta({ description: "Time a keep-alive connection may sit idle between requests." }),
+        idle: duration.default(60_000).meta({ description: "Time a keep-alive connection may sit idle between requests, and the longest pause while a request body is arriving (then 408)." }),
       })
       .prefault({})
       .meta({ description: "Client-side timeouts." }),
@@ -139,7 +139,7 @@ export const serviceSchema = z
     timeouts: z
       .strictObject({
         connect: duration.default(5_000).meta({ description: "Time to open a connection to a backend; then 504." }),
-        response: duration.default(60_000).meta({ description: "Time from sending the request to the response head, and the longest pause while relaying the body; then 504." }),
+        response: duration.default(60_000).meta({ description: "Time from sending the complete request to the response head; then 504." }),
       })
       .prefault({})
       .meta({ description: "Upstream timeouts." }),

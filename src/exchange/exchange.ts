@@ -338,8 +338,8 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
       this.pendingBytes = 0;
       this.client.socket.resume();
     }
+    // While the body is still arriving, the client connection's body deadline stands.
     if (this.reqDone) this.armResponseTimeout();
-    else this.client.deadline = 0;
   }
 
   private armResponseTimeout(): void {
@@ -622,6 +622,18 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
 
   /** Called by the client connection when a deadline this exchange armed passes. */
   onDeadline(): void {
+    if (!this.reqDone) {
+      // The client stopped sending its body (slowloris on bodies).
+      this.errorCode = "ERR_CLIENT_BODY_TIMEOUT";
+      this.closeAfter = true;
+      if (this.headSent) {
+        this.abort();
+        return;
+      }
+      this.dropUpstream();
+      this.sendDirect(errorResponse(408, "the request body stopped arriving"));
+      return;
+    }
     if (this.phase === Phase.AwaitingHead) {
       const ms = this.target!.service!.responseTimeoutMs;
       this.failUpstream(new UpstreamError("response-timeout", `backend ${this.backend!.address} did not respond within ${ms} ms`));

@@ -81,8 +81,19 @@ export class ClientConnection implements ClientSide, Timed {
   }
 
   private onData(chunk: Buffer): void {
+    try {
+      this.receive(chunk);
+    } catch (err) {
+      // A bug must cost one connection, never the gateway.
+      process.emitWarning(`closing a client connection after an internal error: ${err instanceof Error ? err.stack : String(err)}`, "DivisorInternalWarning");
+      this.current?.abort();
+      this.destroy();
+    }
+  }
+
+  private receive(chunk: Buffer): void {
     if (this.tunnel) {
-      this.current!.tunnelToUpstream(chunk);
+      this.current?.tunnelToUpstream(chunk);
       return;
     }
     const current = this.current;
@@ -90,6 +101,8 @@ export class ClientConnection implements ClientSide, Timed {
       let offset = 0;
       if (!current.reqDone) {
         offset = current.onClientBody(chunk, 0);
+        // Each body chunk restarts the body deadline (idle timeout) until the body is complete.
+        if (!current.reqDone && this.current === current) this.deadline = performance.now() + this.ctx.idleTimeoutMs;
         if (offset === chunk.length || this.closed) return;
       }
       // The next pipelined request: hold it until this exchange is done.
@@ -134,10 +147,13 @@ export class ClientConnection implements ClientSide, Timed {
         this.current = exchange;
         this.wait = Wait.Exchange;
         this.deadline = 0;
-        if (this.buf !== null && !exchange.reqDone) {
-          const rest = this.buf;
-          const used = exchange.onClientBody(rest, 0);
-          this.buf = used === rest.length ? null : rest.subarray(used);
+        if (!exchange.reqDone) {
+          this.deadline = performance.now() + this.ctx.idleTimeoutMs;
+          if (this.buf !== null) {
+            const rest = this.buf;
+            const used = exchange.onClientBody(rest, 0);
+            this.buf = used === rest.length ? null : rest.subarray(used);
+          }
         }
         exchange.start();
       }

@@ -39,8 +39,19 @@ export class UpstreamConnection {
     this.socket = socket;
     this.pool = pool;
     socket.on("data", (chunk: Buffer) => {
-      if (this.user !== null) this.user.onUpstreamData(chunk);
-      else this.destroy(); // bytes on an idle connection: the backend broke framing
+      const user = this.user;
+      if (user === null) {
+        this.destroy(); // bytes on an idle connection: the backend broke framing
+        return;
+      }
+      try {
+        user.onUpstreamData(chunk);
+      } catch (err) {
+        // A bug must cost one exchange, never the gateway.
+        process.emitWarning(`dropping an upstream connection after an internal error: ${err instanceof Error ? err.stack : String(err)}`, "DivisorInternalWarning");
+        this.destroy();
+        user.onUpstreamError(err instanceof Error ? err : new Error(String(err)));
+      }
     });
     socket.on("end", () => {
       this.closed = true;

@@ -196,6 +196,20 @@ describe("client-side limits and timeouts", () => {
     }
   });
 
+  test("answers 408 and closes when a request body stops arriving for the idle timeout", async () => {
+    const gw = await startGateway({ ...simpleConfig([backend.address]), listeners: [{ address: "127.0.0.1:0", timeouts: { idle: "300ms" } }] });
+    try {
+      const client = new RawClient(gw.port);
+      await client.ready;
+      client.write("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc");
+      const text = await client.waitClosed(3000);
+      assert.match(text, /^HTTP\/1.1 408 /);
+      assert.match(text, /body stopped arriving/);
+    } finally {
+      await gw.close();
+    }
+  });
+
   test("closes an idle keep-alive connection after the idle timeout", async () => {
     const gw = await startGateway({ ...simpleConfig([backend.address]), listeners: [{ address: "127.0.0.1:0", timeouts: { idle: "300ms" } }] });
     try {
