@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { get } from "../helpers/net.js";
+import { freePort, get } from "../helpers/net.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 // `node --import tsx` (not the tsx CLI, which runs a child process and does not pass on SIGHUP).
@@ -17,14 +16,6 @@ function run(args: string[]): Promise<{ code: number; stdout: string; stderr: st
       resolvePromise({ code: err === null ? 0 : ((err as { code?: number }).code ?? 1), stdout, stderr });
     });
   });
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((r) => server.close(() => r()));
-  return port;
 }
 
 /** Start `divisor start` and resolve once it logs that it listens. */

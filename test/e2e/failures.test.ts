@@ -2,16 +2,7 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import net from "node:net";
 import { after, before, describe, test } from "node:test";
-import { RawClient, get, simpleConfig, startBackend, startGateway, statusLines, type TestBackend } from "../helpers/net.js";
-
-/** A port nothing listens on: bind, read the port, close. */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+import { RawClient, freePort, get, simpleConfig, startBackend, startGateway, statusLines, type TestBackend } from "../helpers/net.js";
 
 describe("upstream failures map to 502, 503 and 504 with the cause named", () => {
   let hanging: TestBackend;
@@ -25,7 +16,7 @@ describe("upstream failures map to 502, 503 and 504 with the cause named", () =>
   });
 
   test("answers 502 when the backend refuses the connection", async () => {
-    const gw = await startGateway(simpleConfig([`127.0.0.1:${await closedPort()}`]));
+    const gw = await startGateway(simpleConfig([`127.0.0.1:${await freePort()}`]));
     try {
       const res = await get(`${gw.url}/`);
       assert.equal(res.status, 502);

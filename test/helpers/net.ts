@@ -4,6 +4,15 @@ import { createGateway, type Gateway } from "../../src/gateway/gateway.js";
 import type { DivisorConfigInput } from "../../src/config/schema.js";
 import type { Plugin } from "../../src/middleware/plugin.js";
 
+/** A port nothing listens on right now: bind 127.0.0.1:0, read the port, close. */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
 /** A real HTTP backend on 127.0.0.1:0. */
 export interface TestBackend {
   server: http.Server;
