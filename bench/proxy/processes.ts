@@ -57,10 +57,20 @@ export async function stopProcess(proc: BenchProcess, graceMs = 2000): Promise<v
   running.delete(proc);
 }
 
+const helpers = new Set<ChildProcess>();
+
+/** Registers a short-lived child (wrk) so that an interrupted bench kills it too. */
+export function trackChild(child: ChildProcess): void {
+  helpers.add(child);
+  child.once("exit", () => helpers.delete(child));
+}
+
 /** Kills every process the bench started, at once (for exit paths that cannot wait). */
 export function killAllNow(): void {
   for (const proc of running) signalGroup(proc.pid, "SIGKILL");
   running.clear();
+  for (const child of helpers) child.kill("SIGKILL");
+  helpers.clear();
 }
 
 function signalGroup(pid: number, signal: NodeJS.Signals): void {

@@ -1,5 +1,6 @@
 /** Runs wrk pinned to a core and reads its report. */
 import { execFile } from "node:child_process";
+import { trackChild } from "./processes.js";
 
 /** What a wrk run reported. Latencies in milliseconds. */
 export interface WrkResult {
@@ -71,7 +72,7 @@ export function runWrk(o: WrkOptions): Promise<WrkResult> {
   if (o.script !== undefined) args.push("-s", o.script);
   args.push(`http://127.0.0.1:${o.port}/`);
   return new Promise((resolve, reject) => {
-    execFile("taskset", args, { encoding: "utf8", timeout: (o.seconds + 30) * 1000 }, (err, stdout, stderr) => {
+    const child = execFile("taskset", args, { encoding: "utf8", timeout: (o.seconds + 30) * 1000 }, (err, stdout, stderr) => {
       if (err !== null) {
         reject(new Error(`wrk failed: ${err.message}\n${stdout}${stderr}`));
         return;
@@ -82,5 +83,6 @@ export function runWrk(o: WrkOptions): Promise<WrkResult> {
         reject(parseError);
       }
     });
+    trackChild(child);
   });
 }
