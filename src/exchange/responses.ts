@@ -1,8 +1,8 @@
 // Hot path: responses the gateway writes itself (errors, middleware answers).
-import { STATUS_CODES } from "node:http";
 import type { DirectResponse } from "../middleware/plugin.js";
+import { STATUS_REASON } from "./status.js";
 
-export const STATUS_REASON: Readonly<Record<number, string>> = STATUS_CODES as Record<number, string>;
+export { STATUS_REASON };
 
 /** A short plain-text error naming the cause, e.g. "502 Bad Gateway: the backend refused the connection". */
 export function errorResponse(status: number, cause: string): DirectResponse {

@@ -1,7 +1,7 @@
 import type net from "node:net";
 import { validateConfig } from "../config/load.js";
 import type { DivisorConfig, DivisorConfigInput, ListenerConfig } from "../config/schema.js";
-import { startDemoBackends, type DemoBackends } from "../demo/backends.js";
+import type { DemoBackends } from "../demo/backends.js";
 import type { RuntimeTable } from "../exchange/types.js";
 import { DeadlineSweeper } from "../listener/deadlines.js";
 import { Listener, type ListenerOwner } from "../listener/listener.js";
@@ -106,7 +106,11 @@ class GatewayImpl implements Gateway, ListenerOwner {
   }
 
   async listen(): Promise<BoundAddress[]> {
-    if (this.current.demo !== undefined && this.demo === null) this.demo = await startDemoBackends(this.current.demo.backends);
+    if (this.current.demo !== undefined && this.demo === null) {
+      // Loaded only when configured: demo backends use node:http, which the gateway itself never needs.
+      const { startDemoBackends } = await import("../demo/backends.js");
+      this.demo = await startDemoBackends(this.current.demo.backends);
+    }
     await this.syncListeners(this.current.listeners);
     return this.bound;
   }

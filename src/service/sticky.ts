@@ -1,7 +1,7 @@
 // Hot path: sticky sessions by cookie, over any balancer.
-import { createHash } from "node:crypto";
 import type { StickyConfig } from "../config/schema.js";
 import { ConfigError } from "../errors.js";
+import { hash32 } from "./balancers/hash.js";
 import type { BackendState } from "./balancers/types.js";
 
 /** RFC 6265 §4.1.1 cookie-name: an RFC 9110 token. */
@@ -21,7 +21,7 @@ export interface Sticky {
  * Sticky sessions: the first response sets a cookie naming its backend, and later
  * requests carrying it go back there while that backend is available.
  *
- * The value is 12 base64url characters of SHA-256 over the backend id: stable across
+ * The value is 12 base64url characters of three seeded hashes of the backend id: stable across
  * restarts, reloads and gateway instances, and it does not show the backend's address
  * (it is not a secret either: whoever knows the service and its addresses can compute it).
  * A drained backend (weight 0) keeps its sticky clients, as HAProxy's drain state
@@ -63,8 +63,13 @@ export function createSticky(backends: readonly BackendState[], config: StickyCo
   };
 }
 
+/** 72 bits of three seeded 32-bit hashes of the backend id, as 12 base64url characters. */
 function stickyValue(backend: BackendState): string {
-  return createHash("sha256").update(backend.id).digest("base64url").slice(0, 12);
+  const bytes = Buffer.allocUnsafe(12);
+  bytes.writeUInt32BE(hash32(backend.id, 0x811c9dc5), 0);
+  bytes.writeUInt32BE(hash32(backend.id, 0x01000193), 4);
+  bytes.writeUInt32BE(hash32(backend.id, 0x9e3779b9), 8);
+  return bytes.toString("base64url").slice(0, 12);
 }
 
 function cookieAttributes(config: StickyConfig): string {

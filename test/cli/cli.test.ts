@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -157,6 +157,44 @@ describe("divisor CLI", () => {
     const other = await run(["explain", "-c", join(ROOT, "defaults/divisor.yaml"), "GET", "http://127.0.0.1:8080/other"]);
     assert.match(other.stdout, /router: +all/);
     assert.match(other.stdout, /weighted: .*path/i);
+  });
+
+  test("the built divisor command (bundle, code cache, Node flags) validates and serves the default config", async () => {
+    const bin = join(ROOT, "dist/cli/divisor.cjs");
+    assert.ok(existsSync(bin), "dist/cli/divisor.cjs is missing: run npm run build first (scripts/test.sh does)");
+    const version = await new Promise<string>((resolvePromise, reject) =>
+      execFile(bin, ["--version"], (err, stdout) => (err ? reject(err) : resolvePromise(stdout.trim()))),
+    );
+    assert.equal(version, JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version);
+    const ports = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    const file = join(dir, "built.yaml");
+    writeFileSync(
+      file,
+      readFileSync(join(ROOT, "defaults/divisor.yaml"), "utf8")
+        .replaceAll("127.0.0.1:8080", `127.0.0.1:${ports[0]}`)
+        .replaceAll("127.0.0.1:9001", `127.0.0.1:${ports[1]}`)
+        .replaceAll("127.0.0.1:9002", `127.0.0.1:${ports[2]}`)
+        .replaceAll("127.0.0.1:9003", `127.0.0.1:${ports[3]}`),
+    );
+    const child = spawn(bin, ["start", "-c", file], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (d) => {
+      out += d;
+    });
+    child.stderr.on("data", (d) => {
+      out += d;
+    });
+    try {
+      const deadline = Date.now() + 10_000;
+      while (!out.includes("gateway started") && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
+      assert.match(out, /gateway started/);
+      const backends = new Set<string>();
+      for (let i = 0; i < 3; i++) backends.add(JSON.parse((await get(`http://127.0.0.1:${ports[0]}/`)).body).backend);
+      assert.equal(backends.size, 3);
+    } finally {
+      child.kill("SIGTERM");
+    }
+    assert.equal(await exited(child), 0);
   });
 
   test("schema prints a JSON Schema", async () => {
