@@ -20,7 +20,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if [ -f package-lock.json ]; then npm ci --no-audit --no-fund; else npm install --no-audit --no-fund; fi
+# npm install, not npm ci: this registry mirror leaves other platforms' optional
+# packages (@biomejs/cli-darwin-*, ...) out of the lock file, which npm ci refuses.
+npm install --no-audit --no-fund
 
 npm run typecheck
 npm run lint
