@@ -25,7 +25,23 @@ type Position = Pick<ConfigIssue, "line" | "column">;
  * Validates `input` (parsed YAML or a config-as-code object), or throws a
  * ConfigError listing the schema and reference problems together.
  */
+/**
+ * Configs this module produced: deeply frozen, so they cannot have changed since,
+ * and validating one again (the CLI loads a file, then createGateway validates what
+ * it is given) returns it as it is instead of running the schema twice at start-up.
+ */
+const validated = new WeakSet<object>();
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const key of Object.keys(value)) deepFreeze((value as Record<string, unknown>)[key]);
+  }
+  return value;
+}
+
 function check(input: unknown, file: string, position: (issue: PathIssue) => Position, earlier: ConfigIssue[] = []): DivisorConfig {
+  if (earlier.length === 0 && typeof input === "object" && input !== null && validated.has(input)) return input as DivisorConfig;
   const { data, issues } = schemaIssues(input);
   const found = [...issues, ...referenceIssues(input)].map((i) => ({ file, ...position(i), path: formatPath(i.path), message: i.message }));
   // A value whose variable is unset still holds "${VAR}"; the schema's complaint about it would repeat the same problem.
@@ -35,6 +51,7 @@ function check(input: unknown, file: string, position: (issue: PathIssue) => Pos
     all.sort((a, b) => a.line - b.line || a.column - b.column);
     throw new ConfigError(all);
   }
+  validated.add(deepFreeze(data));
   return data;
 }
 

@@ -42,7 +42,7 @@ export interface Gateway {
   close(options?: { gracePeriodMs?: number }): Promise<void>;
   /** The bound addresses (after listen). */
   readonly addresses: readonly BoundAddress[];
-  /** The validated configuration in force. */
+  /** The validated configuration in force (deeply frozen). */
   readonly config: DivisorConfig;
 }
 

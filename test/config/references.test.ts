@@ -75,7 +75,8 @@ describe("checkReferences", () => {
   });
 
   it("returns issues located by path only", () => {
-    const config = validateConfig({ listeners, services });
+    // Validated configs are frozen: change a copy.
+    const config = structuredClone(validateConfig({ listeners, services }));
     config.routers.r = { match: {}, service: "nope", middlewares: [] };
     const expected: ConfigIssue = { file: "<config>", line: 0, column: 0, path: "routers.r.service", message: 'unknown service "nope"; defined services: "api", "web"' };
     assert.deepEqual(checkReferences(config), [expected]);
