@@ -127,6 +127,26 @@ export const stickySchema = z
   })
   .meta({ description: "Sticky sessions: the first response sets a cookie naming the backend; later requests go back to it while it is available." });
 
+export const retrySchema = z
+  .strictObject({
+    attempts: nonNegativeInt.default(1).meta({ description: "Extra tries after the first, each on another backend when one is available; 0 turns retries off." }),
+    onStatus: z
+      .array(z.number().int().min(500).max(599))
+      .default([])
+      .meta({ description: "Response statuses that are retried (e.g. [502, 503, 504]). Connect failures, resets before a response and response timeouts always are." }),
+    budget: z
+      .strictObject({
+        ratio: z.number().min(0).max(1).default(0.2).meta({ description: "Retries may add at most this share of the service's requests over the last 10 s." }),
+        minPerSecond: nonNegativeInt.default(10).meta({ description: "Retries always allowed per second regardless of the ratio, so a quiet service can still retry." }),
+      })
+      .prefault({})
+      .meta({ description: "Retry budget: retries cannot multiply an outage." }),
+    bufferBody: nonNegativeInt
+      .default(64 * 1024)
+      .meta({ description: "Request body bytes kept to replay on a retry; a request with a larger body is not retried once its body has started to go out." }),
+  })
+  .meta({ description: "Retries of failed tries. Only idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE, TRACE) are retried unless the router sets retryNonIdempotent." });
+
 export const serviceSchema = z
   .strictObject({
     backends: z
@@ -143,6 +163,7 @@ export const serviceSchema = z
       })
       .prefault({})
       .meta({ description: "Upstream timeouts." }),
+    retries: retrySchema.prefault({}),
     pool: z
       .strictObject({
         maxConnections: nonNegativeInt.default(0).meta({ description: "Most connections per backend; 0 = unlimited. Requests beyond it wait up to the connect timeout." }),
@@ -195,6 +216,7 @@ export const routerSchema = z
     service: z.string().min(1).optional().meta({ description: "Service to proxy to. Required unless a middleware answers every request (e.g. redirect)." }),
     middlewares: z.array(z.string().min(1)).default([]).meta({ description: "Names of middlewares to run, in order." }),
     priority: z.number().int().optional().meta({ description: "Higher wins over the computed specificity; ties fall back to specificity." }),
+    retryNonIdempotent: z.boolean().optional().meta({ description: "Let the service's retries also cover POST, PATCH and other non-idempotent methods on this router (default false)." }),
   })
   .meta({ description: "A match rule that sends requests to a service through middlewares." });
 
@@ -327,6 +349,7 @@ export type ServiceConfig = DivisorConfig["services"][string];
 export type BackendConfig = ServiceConfig["backends"][number];
 export type BalancerConfig = ServiceConfig["balancer"];
 export type StickyConfig = z.output<typeof stickySchema>;
+export type RetryConfig = z.output<typeof retrySchema>;
 export type RouterConfig = DivisorConfig["routers"][string];
 export type PathMatch = z.output<typeof pathMatchSchema>;
 export type HeaderMatch = z.output<typeof headerMatchSchema>;

@@ -75,6 +75,15 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
   private pendingHead: string | null = null;
   private closeAfter = false;
   private attempts = 0;
+  /** Retries taken (tries after the first, each on another backend). */
+  private retriesDone = 0;
+  /** Body bytes already sent upstream on this try (a retry must replay them). */
+  private bodySent = false;
+  /** Every body chunk so far, for replay; null when retries can't replay (over bufferBody, or not retryable). */
+  private replay: Buffer[] | null = null;
+  private replayBytes = 0;
+  /** The Host header names the backend (preserveHost: false): a retry must rename it. */
+  private hostOverridden = false;
   private upstreamStart = 0;
 
   constructor(client: ClientSide, head: RequestHead, host: string) {
@@ -204,6 +213,12 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     }
     this.backend = backend;
     const head = this.head;
+    service.budget.recordRequest();
+    if (service.retries.attempts > 0 && head.bodyKind !== BodyKind.None && this.retryable() && this.pendingBytes <= service.retries.bufferBody) {
+      // Body bytes that arrived with the head are already waiting in pendingBody.
+      this.replay = this.pendingBody === null ? [] : this.pendingBody.slice();
+      this.replayBytes = this.pendingBytes;
+    }
     const policy = this.client.table.forwarding;
     const headers = upstreamRequestHeaders(policy, {
       raw: this.request.headers.raw,
@@ -215,6 +230,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
       host: head.host,
       hostOverride: service.preserveHost && head.host !== "" ? null : backend.address,
     });
+    this.hostOverridden = !(service.preserveHost && head.host !== "");
     this.upstreamHead = { method: head.method, target: this.request.path + this.request.query, headers: new HeaderList(headers) };
     const list = target.onUpstreamRequest;
     if (list.length === 0) this.connect();
@@ -289,6 +305,12 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
 
   private forwardBody(chunk: Buffer): void {
     if (this.phase === Phase.Done) return;
+    const replay = this.replay;
+    if (replay !== null) {
+      this.replayBytes += chunk.length;
+      if (this.replayBytes > this.target!.service!.retries.bufferBody) this.replay = null;
+      else replay.push(chunk);
+    }
     const up = this.upstream;
     if (up === null) {
       if (this.pendingBody === null) this.pendingBody = [];
@@ -297,7 +319,47 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
       if (this.pendingBytes > MAX_PENDING_BODY) this.client.socket.pause();
       return;
     }
+    this.bodySent = true;
     if (!up.socket.write(chunk)) this.client.socket.pause();
+  }
+
+  // ---------------------------------------------------------------- retries
+
+  /** The method may be retried: idempotent, or the router opted in. */
+  private retryable(): boolean {
+    return IDEMPOTENT.has(this.head.method) || this.target!.retryNonIdempotent;
+  }
+
+  /**
+   * The backend for another try, with a retry taken from the budget, or undefined
+   * when this exchange may not be retried: out of attempts, a response already
+   * started, a body that went out and cannot be replayed, an upgrade, no other
+   * backend, or the service's retry budget spent.
+   */
+  private retryTarget(): ServiceBackend | undefined {
+    const service = this.target!.service!;
+    if (this.retriesDone >= service.retries.attempts || this.headSent || this.phase === Phase.Done || this.head.upgrade) return undefined;
+    if (!this.retryable()) return undefined;
+    if (this.bodySent && !(this.reqDone && this.replay !== null)) return undefined;
+    const next = this.pickBackend(this.backend);
+    if (next === undefined || next === this.backend) return undefined;
+    if (!service.budget.tryRetry()) return undefined;
+    return next;
+  }
+
+  /** Start the next try on `next` (the previous try's connection is already dropped). */
+  private retryOn(next: ServiceBackend): void {
+    this.retriesDone++;
+    this.backend = next;
+    if (this.hostOverridden) this.upstreamHead!.headers.set("Host", next.address);
+    if (this.bodySent) {
+      this.pendingBody = this.replay!.slice();
+      this.pendingBytes = this.replayBytes;
+      this.bodySent = false;
+    }
+    this.resHeadBuf = null;
+    this.resHead = null;
+    this.connect();
   }
 
   private clientProtocolError(err: unknown): void {
@@ -327,6 +389,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     const h = this.upstreamHead!;
     const socket = conn.socket;
     const pending = this.pendingBody;
+    if (pending !== null && pending.length > 0) this.bodySent = true;
     if (pending === null) {
       socket.write(serializeRequestHead(h.method, h.target, h.headers.raw), "latin1");
     } else {
@@ -350,7 +413,9 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     this.backend!.active--;
     if (this.phase === Phase.Done) return;
     this.target!.service!.balancer.observe?.(this.backend!, performance.now() - this.upstreamStart, false);
-    this.failUpstream(err);
+    const next = this.retryTarget();
+    if (next !== undefined) this.retryOn(next);
+    else this.failUpstream(err);
   }
 
   onUpstreamData(chunk: Buffer): void {
@@ -407,6 +472,16 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
   }
 
   private onResponseHead(head: ResponseHead, buf: Buffer, offset: number): void {
+    const retryOn = this.target!.service!.retries.onStatus;
+    if (retryOn.length > 0 && retryOn.includes(head.statusCode)) {
+      const next = this.retryTarget();
+      if (next !== undefined) {
+        // Discard this answer (and its connection, whose body we won't read) and try elsewhere.
+        this.dropUpstream();
+        this.retryOn(next);
+        return;
+      }
+    }
     this.resHead = head;
     this.client.deadline = 0;
     const upgraded = head.statusCode === 101;
@@ -611,7 +686,12 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
       return;
     }
     if (this.phase === Phase.AwaitingHead) {
-      this.failUpstream(new UpstreamError("reset", `backend ${this.backend!.address} closed the connection before responding (${err.message})`));
+      const failure = new UpstreamError("reset", `backend ${this.backend!.address} closed the connection before responding (${err.message})`);
+      const next = noResponseYet ? this.retryTarget() : undefined;
+      if (next !== undefined) {
+        this.dropUpstream();
+        this.retryOn(next);
+      } else this.failUpstream(failure);
       return;
     }
     // Mid-body: the client can only learn by the connection closing.
@@ -636,7 +716,12 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     }
     if (this.phase === Phase.AwaitingHead) {
       const ms = this.target!.service!.responseTimeoutMs;
-      this.failUpstream(new UpstreamError("response-timeout", `backend ${this.backend!.address} did not respond within ${ms} ms`));
+      const failure = new UpstreamError("response-timeout", `backend ${this.backend!.address} did not respond within ${ms} ms`);
+      const next = this.resHeadBuf === null ? this.retryTarget() : undefined;
+      if (next !== undefined) {
+        this.dropUpstream();
+        this.retryOn(next);
+      } else this.failUpstream(failure);
     }
   }
 

@@ -11,6 +11,8 @@ export interface RouteTarget {
   readonly tenant: string | undefined;
   readonly service: ServiceRuntime | undefined;
   readonly middlewareNames: readonly string[];
+  /** The router lets retries cover non-idempotent methods. */
+  readonly retryNonIdempotent: boolean;
   readonly onRequest: readonly Middleware[];
   readonly selectBackend: readonly Middleware[];
   readonly onUpstreamRequest: readonly Middleware[];

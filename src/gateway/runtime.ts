@@ -41,6 +41,7 @@ export function compileRuntime(
       tenant,
       service,
       middlewareNames: router.middlewares,
+      retryNonIdempotent: router.retryNonIdempotent ?? false,
       onRequest: chain.filter((m) => m.onRequest !== undefined),
       selectBackend: chain.filter((m) => m.selectBackend !== undefined),
       onUpstreamRequest: chain.filter((m) => m.onUpstreamRequest !== undefined),

@@ -1,8 +1,9 @@
 // Hot path: a service picks a backend and hands out its connection pool.
-import type { ServiceConfig, StickyConfig } from "../config/schema.js";
+import type { RetryConfig, ServiceConfig, StickyConfig } from "../config/schema.js";
 import { BackendPool, type PoolOptions } from "../upstream/pool.js";
 import { createBalancer } from "./balancers/index.js";
 import type { Balancer, BackendState, SelectContext } from "./balancers/types.js";
+import { RetryBudget } from "./retry-budget.js";
 import { createSticky } from "./sticky.js";
 
 /** A backend as the gateway owns it: balancer state plus its connection pool. */
@@ -22,6 +23,9 @@ export interface ServiceRuntime {
   readonly preserveHost: boolean;
   readonly connectTimeoutMs: number;
   readonly responseTimeoutMs: number;
+  readonly retries: RetryConfig;
+  /** Shared by every table that has this service: it lives in the registry. */
+  readonly budget: RetryBudget;
 }
 
 export function splitHostPort(address: string): { host: string; port: number } {
@@ -37,6 +41,7 @@ export function splitHostPort(address: string): { host: string; port: number } {
  */
 export class BackendRegistry {
   private readonly byId = new Map<string, ServiceBackend>();
+  private readonly budgets = new Map<string, RetryBudget>();
 
   /** Build (or reuse) the runtime of one service. */
   build(name: string, config: ServiceConfig, live: Set<string>): ServiceRuntime {
@@ -71,10 +76,24 @@ export class BackendRegistry {
       preserveHost: config.preserveHost,
       connectTimeoutMs: config.timeouts.connect,
       responseTimeoutMs: config.timeouts.response,
+      retries: config.retries,
+      budget: this.budget(name, config.retries),
     };
   }
 
   /** Drain and forget backends that are not in `live` (the ids the new table uses). */
+  private budget(service: string, config: RetryConfig): RetryBudget {
+    let budget = this.budgets.get(service);
+    if (budget === undefined) {
+      budget = new RetryBudget(config.budget.ratio, config.budget.minPerSecond);
+      this.budgets.set(service, budget);
+    } else {
+      budget.ratio = config.budget.ratio;
+      budget.minPerSecond = config.budget.minPerSecond;
+    }
+    return budget;
+  }
+
   retain(live: Set<string>): void {
     for (const [id, backend] of this.byId) {
       if (!live.has(id)) {

@@ -58,6 +58,7 @@ describe("bundled example configurations", () => {
           balancer: { algorithm: "round-robin" },
           preserveHost: true,
           timeouts: { connect: 5_000, response: 60_000 },
+          retries: { attempts: 1, onStatus: [], budget: { ratio: 0.2, minPerSecond: 10 }, bufferBody: 65_536 },
           pool: { maxConnections: 0, maxIdle: 64, idleTimeout: 30_000 },
         },
       },
