@@ -97,7 +97,7 @@ export class BackendRegistry {
   retain(live: Set<string>): void {
     for (const [id, backend] of this.byId) {
       if (!live.has(id)) {
-        backend.pool.close();
+        backend.pool.drain();
         this.byId.delete(id);
       }
     }

@@ -104,6 +104,8 @@ export class BackendPool {
   private readonly all = new Set<UpstreamConnection>();
   private readonly waiters: Waiter[] = [];
   private closing = false;
+  /** Dropped by a reload: serve what is in flight, keep nothing idle. */
+  private draining = false;
 
   constructor(backend: BackendState, options: PoolOptions) {
     this.backend = backend;
@@ -180,6 +182,10 @@ export class BackendPool {
       conn.destroy();
       return;
     }
+    if (this.draining && this.waiters.length === 0) {
+      conn.destroy();
+      return;
+    }
     const waiter = this.waiters.shift();
     if (waiter !== undefined) {
       waiter.client.onUpstreamReady(conn);
@@ -216,7 +222,18 @@ export class BackendPool {
     }
   }
 
-  /** Close idle connections now and every other one as it is released. */
+  /**
+   * The backend left the configuration: close idle connections now and every other
+   * one as it is released, but let exchanges in flight (connecting, waiting or
+   * leased) finish on it, as they finish on the table they started with.
+   */
+  drain(): void {
+    this.draining = true;
+    for (const conn of this.idle) conn.destroy();
+    this.idle.length = 0;
+  }
+
+  /** Shutdown: close idle connections now, refuse new ones and every other one as it is released. */
   close(): void {
     this.closing = true;
     for (const conn of this.idle) conn.destroy();

@@ -1,5 +1,8 @@
+import { spawn } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
+import { fileURLToPath } from "node:url";
 import { createGateway, type Gateway } from "../../src/gateway/gateway.js";
 import type { DivisorConfigInput } from "../../src/config/schema.js";
 import type { Plugin } from "../../src/middleware/plugin.js";
@@ -81,6 +84,52 @@ export function simpleConfig(backends: string[], service: Record<string, unknown
     services: { app: { backends, ...service } },
     routers: { all: { service: "app" } },
   } as Omit<DivisorConfigInput, "listeners">;
+}
+
+/** A gateway in a child process, so a test can read the gateway's own memory from /proc. */
+export interface GatewayProcess {
+  pid: number;
+  port: number;
+  url: string;
+  /** Peak resident set size so far (VmHWM), in bytes. */
+  peakRss(): number;
+  /** Resident set size now (VmRSS), in bytes. */
+  rss(): number;
+  /** Reset VmHWM to the current RSS (Linux: clear_refs 5). */
+  resetPeak(): void;
+  close(): Promise<void>;
+}
+
+function statusField(pid: number, field: string): number {
+  const line = readFileSync(`/proc/${pid}/status`, "utf8")
+    .split("\n")
+    .find((l) => l.startsWith(`${field}:`));
+  return Number(line?.split(/\s+/)[1] ?? 0) * 1024;
+}
+
+export async function startGatewayProcess(config: DivisorConfigInput): Promise<GatewayProcess> {
+  // The Node flags of the divisor bin (scripts/cli-launcher.cjs), so memory is measured as deployed.
+  const child = spawn(process.execPath, ["--max-semi-space-size=1", "--single-threaded", "--import", "tsx", fileURLToPath(new URL("./gateway-child.ts", import.meta.url)), JSON.stringify(config)], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.once("data", (d: Buffer) => resolve(Number(d.toString().trim())));
+    child.once("exit", (code) => reject(new Error(`gateway process exited with ${code}`)));
+  });
+  const pid = child.pid!;
+  return {
+    pid,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    peakRss: () => statusField(pid, "VmHWM"),
+    rss: () => statusField(pid, "VmRSS"),
+    resetPeak: () => writeFileSync(`/proc/${pid}/clear_refs`, "5"),
+    close: () =>
+      new Promise((resolve) => {
+        child.once("exit", () => resolve());
+        child.kill("SIGTERM");
+      }),
+  };
 }
 
 /** A raw TCP client that collects everything the server sends until it closes. */
