@@ -39,6 +39,22 @@ export const address = z
   }, { message: "port must be 0..65535" });
 
 const positiveInt = z.number().int().positive();
+
+const SIZE_RE = /^(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB)$/;
+const SIZE_UNIT: Record<string, number> = { B: 1, KB: 1000, KiB: 1024, MB: 1e6, MiB: 1024 ** 2, GB: 1e9, GiB: 1024 ** 3 };
+
+/** A size in bytes: a number, or a string like "512KiB", "10MB", "1GiB". */
+export const size = z
+  .union([
+    z.number().int().nonnegative(),
+    z.string().regex(SIZE_RE, { message: 'expected a size like "512KiB", "10MB", "1GiB" or a number of bytes' }),
+  ])
+  .transform((v) => {
+    if (typeof v === "number") return v;
+    const m = SIZE_RE.exec(v)!;
+    return Math.round(Number(m[1]) * SIZE_UNIT[m[2]!]!);
+  })
+  .meta({ description: 'Bytes, or a string with a unit: "512KiB", "10MB", "1GiB".' });
 const nonNegativeInt = z.number().int().nonnegative();
 
 /** HTTP header field name (RFC 9110 token). */
@@ -164,6 +180,14 @@ export const serviceSchema = z
       .prefault({})
       .meta({ description: "Upstream timeouts." }),
     retries: retrySchema.prefault({}),
+    limits: z
+      .strictObject({
+        maxInFlight: nonNegativeInt.default(0).meta({ description: "Most requests in flight to this service at once; 0 = unlimited. Beyond it requests wait in a queue." }),
+        queueSize: nonNegativeInt.default(100).meta({ description: "Most requests waiting for a slot; more are answered 503 with Retry-After at once." }),
+        queueTimeout: duration.default(1_000).meta({ description: "Longest wait for a slot; then 503 with Retry-After." }),
+      })
+      .prefault({})
+      .meta({ description: "Overload protection: a bounded number of requests in flight, a bounded queue, a bounded wait." }),
     pool: z
       .strictObject({
         maxConnections: nonNegativeInt.default(0).meta({ description: "Most connections per backend; 0 = unlimited. Requests beyond it wait up to the connect timeout." }),
@@ -216,6 +240,7 @@ export const routerSchema = z
     service: z.string().min(1).optional().meta({ description: "Service to proxy to. Required unless a middleware answers every request (e.g. redirect)." }),
     middlewares: z.array(z.string().min(1)).default([]).meta({ description: "Names of middlewares to run, in order." }),
     priority: z.number().int().optional().meta({ description: "Higher wins over the computed specificity; ties fall back to specificity." }),
+    maxBodySize: size.optional().meta({ description: "Largest request body accepted on this router; larger ones get 413 (at once when Content-Length says so, else when the limit is crossed)." }),
     retryNonIdempotent: z.boolean().optional().meta({ description: "Let the service's retries also cover POST, PATCH and other non-idempotent methods on this router (default false)." }),
   })
   .meta({ description: "A match rule that sends requests to a service through middlewares." });

@@ -6,10 +6,11 @@ import { parseResponseHead } from "../http1/parse-response.js";
 import { BodyKind, type RequestHead, type ResponseHead } from "../http1/types.js";
 import type { DirectResponse, Exchange, ExchangeRequest, Middleware, ResponseHeadView, UpstreamRequestHead } from "../middleware/plugin.js";
 import type { BackendState, SelectContext } from "../service/balancers/types.js";
+import { Admission, type Admittee } from "../service/admission.js";
 import { type ServiceBackend, selectBackend } from "../service/service.js";
 import type { ConnectionUser, PoolClient, UpstreamConnection } from "../upstream/pool.js";
 import { hasDotSegment } from "./path-safety.js";
-import { directResponseHead, errorResponse, STATUS_REASON } from "./responses.js";
+import { directResponseHead, errorResponse, RETRY_AFTER, STATUS_REASON } from "./responses.js";
 import { clientIpFrom, findCookie, isTrusted, serializeRequestHead, serializeResponseHead, stripResponseHopByHop, upstreamRequestHeaders } from "./forwarding.js";
 import type { ClientSide, RouteTarget } from "./types.js";
 
@@ -28,6 +29,12 @@ const enum Phase {
   Done = 5,
 }
 
+const enum Slot {
+  None = 0,
+  Queued = 1,
+  Held = 2,
+}
+
 function isThenable(v: unknown): v is PromiseLike<unknown> {
   return v !== null && typeof v === "object" && typeof (v as { then?: unknown }).then === "function";
 }
@@ -35,7 +42,7 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
 /** A discarding sink for the chunked decoder when bytes are forwarded raw. */
 const NO_SINK = undefined;
 
-export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, SelectContext {
+export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, SelectContext, Admittee {
   readonly id: number;
   readonly request: ExchangeRequest;
   readonly listener: string;
@@ -84,6 +91,8 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
   private replayBytes = 0;
   /** The Host header names the backend (preserveHost: false): a retry must rename it. */
   private hostOverridden = false;
+  /** Whether this exchange holds (or waits for) one of its service's in-flight slots. */
+  private slot = Slot.None;
   private upstreamStart = 0;
 
   constructor(client: ClientSide, head: RequestHead, host: string) {
@@ -166,6 +175,10 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     this.tenant = target.tenant;
     this.service = target.service?.name;
     this.params = match.params;
+    if (this.requestBytes > target.maxBodySize || (this.head.bodyKind === BodyKind.Length && this.head.contentLength > target.maxBodySize)) {
+      this.bodyTooLarge();
+      return;
+    }
     if (target.onRequest.length === 0) this.proceed();
     else this.runRequestPhases(0);
   }
@@ -206,6 +219,53 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
       this.sendDirect(errorResponse(502, `router ${target.router} has no service and no middleware answered`));
       return;
     }
+    switch (service.limit.enter(this)) {
+      case Admission.Admitted:
+        this.slot = Slot.Held;
+        break;
+      case Admission.Queued:
+        this.slot = Slot.Queued;
+        return;
+      case Admission.Full:
+        this.overloaded("its queue is full");
+        return;
+    }
+    this.proceedAdmitted();
+  }
+
+  /** Admittee: a queued exchange got its slot. */
+  admitted(): void {
+    this.slot = Slot.Held;
+    if (this.phase === Phase.Done) {
+      this.releaseSlot();
+      return;
+    }
+    this.proceedAdmitted();
+  }
+
+  /** Admittee: no slot within queueTimeout. */
+  timedOut(): void {
+    this.slot = Slot.None;
+    if (this.phase !== Phase.Done) this.overloaded("no slot freed up in time");
+  }
+
+  private overloaded(why: string): void {
+    const service = this.target!.service!;
+    this.errorCode = "ERR_SERVICE_OVERLOADED";
+    if (!this.reqDone) this.closeAfter = true;
+    this.sendDirect(errorResponse(503, `service ${service.name} is at its limit of ${service.limit.maxInFlight} requests in flight and ${why}`, RETRY_AFTER));
+  }
+
+  private releaseSlot(): void {
+    const slot = this.slot;
+    this.slot = Slot.None;
+    if (slot === Slot.Held) this.target!.service!.limit.leave();
+    else if (slot === Slot.Queued) this.target!.service!.limit.cancel(this);
+  }
+
+  private proceedAdmitted(): void {
+    const target = this.target!;
+    const service = target.service!;
     const backend = this.pickBackend(undefined);
     if (backend === undefined) {
       this.failUpstream(new UpstreamError("no-backend", `service ${service.name} has no available backend`));
@@ -298,6 +358,10 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
       if (this.reqRemaining === 0) this.reqDone = true;
     }
     this.requestBytes += used;
+    if (this.target !== undefined && this.requestBytes > this.target.maxBodySize) {
+      this.bodyTooLarge();
+      return buf.length - start;
+    }
     if (used > 0) this.forwardBody(used === buf.length && start === 0 ? buf : buf.subarray(start, start + used));
     if (this.reqDone && this.upstream !== null) this.armResponseTimeout();
     return used;
@@ -360,6 +424,17 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     this.resHeadBuf = null;
     this.resHead = null;
     this.connect();
+  }
+
+  private bodyTooLarge(): void {
+    this.errorCode = "ERR_BODY_TOO_LARGE";
+    this.closeAfter = true;
+    if (this.headSent) {
+      this.abort();
+      return;
+    }
+    this.dropUpstream();
+    this.sendDirect(errorResponse(413, `the request body is larger than this route's limit of ${this.target!.maxBodySize} bytes`));
   }
 
   private clientProtocolError(err: unknown): void {
@@ -736,7 +811,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     }
     if (!this.reqDone) this.closeAfter = true;
     const status = statusForUpstreamFailure(err.failure);
-    this.sendDirect(errorResponse(status, `${describeFailure(err)} (service ${this.service ?? "?"})`));
+    this.sendDirect(errorResponse(status, `${describeFailure(err)} (service ${this.service ?? "?"})`, status === 503 ? RETRY_AFTER : undefined));
   }
 
   private pluginFailed(err: unknown): void {
@@ -834,6 +909,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
 
   private finish(reusable: boolean): void {
     if (this.phase === Phase.Done) return;
+    if (this.slot !== Slot.None) this.releaseSlot();
     const wasTunnel = this.phase === Phase.Tunnel;
     if (wasTunnel && this.upstream !== null) {
       this.upstream.destroy();

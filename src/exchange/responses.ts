@@ -5,9 +5,14 @@ import { STATUS_REASON } from "./status.js";
 export { STATUS_REASON };
 
 /** A short plain-text error naming the cause, e.g. "502 Bad Gateway: the backend refused the connection". */
-export function errorResponse(status: number, cause: string): DirectResponse {
-  return { status, headers: {}, body: `${status} ${STATUS_REASON[status] ?? "Error"}: ${cause}\n` };
+export function errorResponse(status: number, cause: string, headers: Record<string, string> = NO_HEADERS): DirectResponse {
+  return { status, headers, body: `${status} ${STATUS_REASON[status] ?? "Error"}: ${cause}\n` };
 }
+
+const NO_HEADERS: Record<string, string> = {};
+
+/** 503s from overload or missing backends tell clients when to come back. */
+export const RETRY_AFTER: Record<string, string> = { "Retry-After": "1" };
 
 /** Head of a response produced by the gateway itself. */
 export function directResponseHead(res: DirectResponse, length: number, close: boolean, versionMinor: number): string {

@@ -11,6 +11,8 @@ export interface RouteTarget {
   readonly tenant: string | undefined;
   readonly service: ServiceRuntime | undefined;
   readonly middlewareNames: readonly string[];
+  /** Largest request body accepted (bytes); Infinity = no limit. */
+  readonly maxBodySize: number;
   /** The router lets retries cover non-idempotent methods. */
   readonly retryNonIdempotent: boolean;
   readonly onRequest: readonly Middleware[];

@@ -42,6 +42,7 @@ export function compileRuntime(
       service,
       middlewareNames: router.middlewares,
       retryNonIdempotent: router.retryNonIdempotent ?? false,
+      maxBodySize: router.maxBodySize ?? Number.POSITIVE_INFINITY,
       onRequest: chain.filter((m) => m.onRequest !== undefined),
       selectBackend: chain.filter((m) => m.selectBackend !== undefined),
       onUpstreamRequest: chain.filter((m) => m.onUpstreamRequest !== undefined),

@@ -3,6 +3,7 @@ import type { RetryConfig, ServiceConfig, StickyConfig } from "../config/schema.
 import { BackendPool, type PoolOptions } from "../upstream/pool.js";
 import { createBalancer } from "./balancers/index.js";
 import type { Balancer, BackendState, SelectContext } from "./balancers/types.js";
+import { AdmissionLimit } from "./admission.js";
 import { RetryBudget } from "./retry-budget.js";
 import { createSticky } from "./sticky.js";
 
@@ -26,6 +27,8 @@ export interface ServiceRuntime {
   readonly retries: RetryConfig;
   /** Shared by every table that has this service: it lives in the registry. */
   readonly budget: RetryBudget;
+  /** In-flight limit and queue; shared across reloads like the budget. */
+  readonly limit: AdmissionLimit;
 }
 
 export function splitHostPort(address: string): { host: string; port: number } {
@@ -42,6 +45,7 @@ export function splitHostPort(address: string): { host: string; port: number } {
 export class BackendRegistry {
   private readonly byId = new Map<string, ServiceBackend>();
   private readonly budgets = new Map<string, RetryBudget>();
+  private readonly limits = new Map<string, AdmissionLimit>();
 
   /** Build (or reuse) the runtime of one service. */
   build(name: string, config: ServiceConfig, live: Set<string>): ServiceRuntime {
@@ -78,10 +82,24 @@ export class BackendRegistry {
       responseTimeoutMs: config.timeouts.response,
       retries: config.retries,
       budget: this.budget(name, config.retries),
+      limit: this.limit(name, config.limits),
     };
   }
 
   /** Drain and forget backends that are not in `live` (the ids the new table uses). */
+  private limit(service: string, config: ServiceConfig["limits"]): AdmissionLimit {
+    let limit = this.limits.get(service);
+    if (limit === undefined) {
+      limit = new AdmissionLimit(config.maxInFlight, config.queueSize, config.queueTimeout);
+      this.limits.set(service, limit);
+    } else {
+      limit.maxInFlight = config.maxInFlight;
+      limit.queueSize = config.queueSize;
+      limit.queueTimeoutMs = config.queueTimeout;
+    }
+    return limit;
+  }
+
   private budget(service: string, config: RetryConfig): RetryBudget {
     let budget = this.budgets.get(service);
     if (budget === undefined) {
@@ -106,6 +124,7 @@ export class BackendRegistry {
   /** Expire idle connections of every pool. */
   sweep(now: number): void {
     for (const backend of this.byId.values()) backend.pool.sweep(now);
+    for (const limit of this.limits.values()) limit.sweep(now);
   }
 
   closeAll(): void {

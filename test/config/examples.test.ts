@@ -59,6 +59,7 @@ describe("bundled example configurations", () => {
           preserveHost: true,
           timeouts: { connect: 5_000, response: 60_000 },
           retries: { attempts: 1, onStatus: [], budget: { ratio: 0.2, minPerSecond: 10 }, bufferBody: 65_536 },
+          limits: { maxInFlight: 0, queueSize: 100, queueTimeout: 1_000 },
           pool: { maxConnections: 0, maxIdle: 64, idleTimeout: 30_000 },
         },
       },
