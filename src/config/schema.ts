@@ -180,6 +180,24 @@ export const serviceSchema = z
       .prefault({})
       .meta({ description: "Upstream timeouts." }),
     retries: retrySchema.prefault({}),
+    circuitBreaker: z
+      .strictObject({
+        enabled: z.boolean().default(true).meta({ description: "Take failing backends out of rotation (passive health)." }),
+        consecutiveFailures: positiveInt.default(5).meta({ description: "Failures in a row that open the breaker." }),
+        errorRatio: z.number().gt(0).max(1).default(0.5).meta({ description: "Share of failed requests over `window` that opens the breaker (once minRequests were seen)." }),
+        minRequests: positiveInt.default(20).meta({ description: "Requests in the window before errorRatio is considered." }),
+        window: duration.default(10_000).meta({ description: "Window of the error ratio." }),
+        openDuration: duration.default(5_000).meta({ description: "How long an open breaker keeps the backend out; doubled each time it reopens." }),
+        maxOpenDuration: duration.default(60_000).meta({ description: "Cap of the growing open duration." }),
+        halfOpenRequests: positiveInt.default(1).meta({ description: "Trial requests let through when half-open; a success closes the breaker, a failure reopens it." }),
+        maxEjectedShare: z.number().min(0).max(1).default(0.5).meta({ description: "Most of the service's backends that breakers may hold open at once." }),
+        failureStatuses: z
+          .array(z.number().int().min(500).max(599))
+          .default([502, 503, 504])
+          .meta({ description: "Response statuses that count as failures (connect failures, resets and timeouts always do)." }),
+      })
+      .prefault({})
+      .meta({ description: "Per-backend circuit breaker (outlier detection): closed, open, half-open." }),
     limits: z
       .strictObject({
         maxInFlight: nonNegativeInt.default(0).meta({ description: "Most requests in flight to this service at once; 0 = unlimited. Beyond it requests wait in a queue." }),

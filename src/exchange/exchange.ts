@@ -487,7 +487,9 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
   onUpstreamFailed(err: UpstreamError): void {
     this.backend!.active--;
     if (this.phase === Phase.Done) return;
-    this.target!.service!.balancer.observe?.(this.backend!, performance.now() - this.upstreamStart, false);
+    const now = performance.now();
+    this.target!.service!.balancer.observe?.(this.backend!, now - this.upstreamStart, false);
+    this.backend!.breaker.onFailure(now);
     const next = this.retryTarget();
     if (next !== undefined) this.retryOn(next);
     else this.failUpstream(err);
@@ -547,6 +549,9 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
   }
 
   private onResponseHead(head: ResponseHead, buf: Buffer, offset: number): void {
+    const breaker = this.backend!.breaker;
+    if (breaker.isFailureStatus(head.statusCode)) breaker.onFailure(performance.now());
+    else breaker.onSuccess(performance.now());
     const retryOn = this.target!.service!.retries.onStatus;
     if (retryOn.length > 0 && retryOn.includes(head.statusCode)) {
       const next = this.retryTarget();
@@ -762,6 +767,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     }
     if (this.phase === Phase.AwaitingHead) {
       const failure = new UpstreamError("reset", `backend ${this.backend!.address} closed the connection before responding (${err.message})`);
+      this.backend!.breaker.onFailure(performance.now());
       const next = noResponseYet ? this.retryTarget() : undefined;
       if (next !== undefined) {
         this.dropUpstream();
@@ -792,6 +798,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     if (this.phase === Phase.AwaitingHead) {
       const ms = this.target!.service!.responseTimeoutMs;
       const failure = new UpstreamError("response-timeout", `backend ${this.backend!.address} did not respond within ${ms} ms`);
+      this.backend!.breaker.onFailure(performance.now());
       const next = this.resHeadBuf === null ? this.retryTarget() : undefined;
       if (next !== undefined) {
         this.dropUpstream();

@@ -6,7 +6,7 @@ import type { RuntimeTable } from "../exchange/types.js";
 import { DeadlineSweeper } from "../listener/deadlines.js";
 import { Listener, type ListenerOwner } from "../listener/listener.js";
 import type { Plugin } from "../middleware/plugin.js";
-import { BackendRegistry } from "../service/service.js";
+import { BackendRegistry, type BackendSnapshot } from "../service/service.js";
 import { compileRuntime } from "./runtime.js";
 
 export interface GatewayOptions {
@@ -42,6 +42,8 @@ export interface Gateway {
   close(options?: { gracePeriodMs?: number }): Promise<void>;
   /** The bound addresses (after listen). */
   readonly addresses: readonly BoundAddress[];
+  /** Every backend's state: availability, in-flight count, circuit breaker. */
+  backends(): BackendSnapshot[];
   /** The validated configuration in force (deeply frozen). */
   readonly config: DivisorConfig;
 }
@@ -87,6 +89,10 @@ class GatewayImpl implements Gateway, ListenerOwner {
 
   get config(): DivisorConfig {
     return this.current;
+  }
+
+  backends(): BackendSnapshot[] {
+    return this.registry.snapshot();
   }
 
   get addresses(): readonly BoundAddress[] {

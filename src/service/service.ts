@@ -4,12 +4,45 @@ import { BackendPool, type PoolOptions } from "../upstream/pool.js";
 import { createBalancer } from "./balancers/index.js";
 import type { Balancer, BackendState, SelectContext } from "./balancers/types.js";
 import { AdmissionLimit } from "./admission.js";
+import { BREAKER_STATE_NAMES, BreakerState, CircuitBreaker } from "./breaker.js";
 import { RetryBudget } from "./retry-budget.js";
 import { createSticky } from "./sticky.js";
 
 /** A backend as the gateway owns it: balancer state plus its connection pool. */
 export interface ServiceBackend extends BackendState {
   readonly pool: BackendPool;
+  /** Passive health: failures on real traffic open it. */
+  readonly breaker: CircuitBreaker;
+  /** Why the backend is out (DownReason bits); `available` is true exactly when this is 0. */
+  downReasons: number;
+}
+
+/** One backend's state as the library API reports it. */
+export interface BackendSnapshot {
+  service: string;
+  address: string;
+  /** In rotation: no health check failing, breaker not open. */
+  available: boolean;
+  weight: number;
+  /** Exchanges in flight to it. */
+  active: number;
+  breaker: "closed" | "open" | "half-open";
+  /** Times its breaker opened since it last closed. */
+  breakerOpens: number;
+}
+
+/** What keeps a backend out of rotation; several may hold at once. */
+export const enum DownReason {
+  /** Active health checks failed. */
+  Health = 1,
+  /** Its circuit breaker is open. */
+  Breaker = 2,
+}
+
+/** Put a backend out of (or back into) rotation for one reason; it is available when no reason holds. */
+export function setDown(backend: ServiceBackend, reason: DownReason, down: boolean): void {
+  backend.downReasons = down ? backend.downReasons | reason : backend.downReasons & ~reason;
+  backend.available = backend.downReasons === 0;
 }
 
 export type Sticky = ReturnType<typeof createSticky>;
@@ -63,14 +96,23 @@ export class BackendRegistry {
       if (backend === undefined) {
         const { host, port } = splitHostPort(b.address);
         const state: BackendState = { id, address: b.address, host, port, weight: b.weight, active: 0, ewmaMs: 0, available: true };
-        backend = Object.assign(state, { pool: new BackendPool(state, options) });
+        const breaker = new CircuitBreaker(config.circuitBreaker);
+        backend = Object.assign(state, { pool: new BackendPool(state, options), breaker, downReasons: 0 });
+        const owner = backend;
+        breaker.onChange = (b) => setDown(owner, DownReason.Breaker, b.state === BreakerState.Open);
         this.byId.set(id, backend);
       } else {
         backend.weight = b.weight;
         backend.pool.options = options;
+        backend.breaker.config = config.circuitBreaker;
       }
       return backend;
     });
+    // A breaker may open only while the service keeps enough backends (maxEjectedShare).
+    const maxOpen = Math.floor(backends.length * config.circuitBreaker.maxEjectedShare);
+    for (const backend of backends) {
+      backend.breaker.mayOpen = () => backends.filter((b) => b.breaker.state === BreakerState.Open).length < maxOpen;
+    }
     return {
       name,
       backends,
@@ -123,8 +165,24 @@ export class BackendRegistry {
 
   /** Expire idle connections of every pool. */
   sweep(now: number): void {
-    for (const backend of this.byId.values()) backend.pool.sweep(now);
+    for (const backend of this.byId.values()) {
+      backend.pool.sweep(now);
+      backend.breaker.sweep(now);
+    }
     for (const limit of this.limits.values()) limit.sweep(now);
+  }
+
+  /** State of every backend, for the library API (and, later, metrics and the admin API). */
+  snapshot(): BackendSnapshot[] {
+    return [...this.byId.values()].map((b) => ({
+      service: b.id.slice(0, b.id.length - b.address.length - 1),
+      address: b.address,
+      available: b.available,
+      weight: b.weight,
+      active: b.active,
+      breaker: BREAKER_STATE_NAMES[b.breaker.state],
+      breakerOpens: b.breaker.opens,
+    }));
   }
 
   closeAll(): void {
@@ -137,11 +195,14 @@ export class BackendRegistry {
   }
 }
 
-/** Pick a backend: a middleware's steer, then a sticky cookie, then the balancer. */
+/** Pick a backend: a sticky cookie, then the balancer; a half-open breaker out of trials is passed over once. */
 export function selectBackend(service: ServiceRuntime, ctx: SelectContext, exclude?: BackendState): ServiceBackend | undefined {
   if (service.sticky !== undefined && exclude === undefined) {
-    const pinned = service.sticky.find(ctx.cookie(service.stickyConfig!.cookie));
-    if (pinned !== undefined) return pinned as ServiceBackend;
+    const pinned = service.sticky.find(ctx.cookie(service.stickyConfig!.cookie)) as ServiceBackend | undefined;
+    if (pinned?.breaker.allowRequest()) return pinned;
   }
-  return service.balancer.select(ctx, exclude) as ServiceBackend | undefined;
+  const chosen = service.balancer.select(ctx, exclude) as ServiceBackend | undefined;
+  if (chosen === undefined || chosen.breaker.allowRequest()) return chosen;
+  const other = service.balancer.select(ctx, chosen) as ServiceBackend | undefined;
+  return other !== undefined && other !== chosen && other.breaker.allowRequest() ? other : undefined;
 }
