@@ -90,12 +90,17 @@ backend backend
 }
 
 /** Divisor: one listener, one service with the one backend, one router sending everything there. */
-export function divisorYaml(port: number, backendPort: number): string {
+/**
+ * Divisor's bench config. `bare` turns the resilience machinery off (no retries,
+ * no circuit breaker), so the bench shows what it costs on the hot path.
+ */
+export function divisorYaml(port: number, backendPort: number, bare = false): string {
+  const resilience = bare ? "\n    retries: { attempts: 0 }\n    circuitBreaker: { enabled: false }" : "";
   return `listeners:
   - address: "127.0.0.1:${port}"
 services:
   backend:
-    backends: ["127.0.0.1:${backendPort}"]
+    backends: ["127.0.0.1:${backendPort}"]${resilience}
 routers:
   all:
     service: backend

@@ -63,6 +63,15 @@ export const TARGETS: readonly Target[] = [
     measuredPids: processTree,
   },
   {
+    id: "divisor-bare",
+    label: "divisor-bare",
+    start: (ctx, port) => {
+      const conf = writeConfig(ctx, "divisor-bare.yaml", divisorYaml(port, ctx.backendPort, true));
+      return spawnPinned("divisor-bare", ctx.core, join(ctx.root, DIVISOR_MAIN), ["start", "-c", conf], ctx.dir);
+    },
+    measuredPids: processTree,
+  },
+  {
     id: "nginx",
     label: "nginx",
     start: (ctx, port) => startNginx("nginx", ctx.core, ctx.dir, proxyNginxConf(ctx.dir, port, ctx.backendPort)),
