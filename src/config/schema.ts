@@ -198,6 +198,19 @@ export const serviceSchema = z
       })
       .prefault({})
       .meta({ description: "Per-backend circuit breaker (outlier detection): closed, open, half-open." }),
+    serviceBreaker: z
+      .strictObject({
+        enabled: z.boolean().default(false).meta({ description: "Fail fast (503) while the service as a whole keeps failing, instead of sending it more load." }),
+        consecutiveFailures: positiveInt.default(20).meta({ description: "Failures in a row, across all backends, that open it." }),
+        errorRatio: z.number().gt(0).max(1).default(0.5).meta({ description: "Share of failed requests over `window` that opens it (once minRequests were seen)." }),
+        minRequests: positiveInt.default(50).meta({ description: "Requests in the window before errorRatio is considered." }),
+        window: duration.default(10_000).meta({ description: "Window of the error ratio." }),
+        openDuration: duration.default(5_000).meta({ description: "How long it answers 503 before letting trials through; doubled on each reopening." }),
+        maxOpenDuration: duration.default(60_000).meta({ description: "Cap of the growing open duration." }),
+        halfOpenRequests: positiveInt.default(3).meta({ description: "Trial requests let through when half-open." }),
+      })
+      .prefault({})
+      .meta({ description: "Service-wide circuit breaker (off by default): closed, open, half-open; uses the failure statuses of circuitBreaker." }),
     limits: z
       .strictObject({
         maxInFlight: nonNegativeInt.default(0).meta({ description: "Most requests in flight to this service at once; 0 = unlimited. Beyond it requests wait in a queue." }),

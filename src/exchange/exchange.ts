@@ -219,6 +219,12 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
       this.sendDirect(errorResponse(502, `router ${target.router} has no service and no middleware answered`));
       return;
     }
+    if (!service.breaker.allowRequest()) {
+      this.errorCode = "ERR_SERVICE_CIRCUIT_OPEN";
+      if (!this.reqDone) this.closeAfter = true;
+      this.sendDirect(errorResponse(503, `service ${service.name} keeps failing; its circuit breaker is open`, RETRY_AFTER));
+      return;
+    }
     switch (service.limit.enter(this)) {
       case Admission.Admitted:
         this.slot = Slot.Held;
@@ -387,7 +393,18 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     if (!up.socket.write(chunk)) this.client.socket.pause();
   }
 
-  // ---------------------------------------------------------------- retries
+  // ---------------------------------------------------------------- outcomes and retries
+
+  /** A try failed: its backend's and its service's breakers learn it. */
+  private tryFailed(now: number): void {
+    this.backend!.breaker.onFailure(now);
+    this.target!.service!.breaker.onFailure(now);
+  }
+
+  private trySucceeded(now: number): void {
+    this.backend!.breaker.onSuccess(now);
+    this.target!.service!.breaker.onSuccess(now);
+  }
 
   /** The method may be retried: idempotent, or the router opted in. */
   private retryable(): boolean {
@@ -489,7 +506,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     if (this.phase === Phase.Done) return;
     const now = performance.now();
     this.target!.service!.balancer.observe?.(this.backend!, now - this.upstreamStart, false);
-    this.backend!.breaker.onFailure(now);
+    this.tryFailed(now);
     const next = this.retryTarget();
     if (next !== undefined) this.retryOn(next);
     else this.failUpstream(err);
@@ -549,9 +566,8 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
   }
 
   private onResponseHead(head: ResponseHead, buf: Buffer, offset: number): void {
-    const breaker = this.backend!.breaker;
-    if (breaker.isFailureStatus(head.statusCode)) breaker.onFailure(performance.now());
-    else breaker.onSuccess(performance.now());
+    if (this.backend!.breaker.isFailureStatus(head.statusCode)) this.tryFailed(performance.now());
+    else this.trySucceeded(performance.now());
     const retryOn = this.target!.service!.retries.onStatus;
     if (retryOn.length > 0 && retryOn.includes(head.statusCode)) {
       const next = this.retryTarget();
@@ -767,7 +783,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     }
     if (this.phase === Phase.AwaitingHead) {
       const failure = new UpstreamError("reset", `backend ${this.backend!.address} closed the connection before responding (${err.message})`);
-      this.backend!.breaker.onFailure(performance.now());
+      this.tryFailed(performance.now());
       const next = noResponseYet ? this.retryTarget() : undefined;
       if (next !== undefined) {
         this.dropUpstream();
@@ -798,7 +814,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     if (this.phase === Phase.AwaitingHead) {
       const ms = this.target!.service!.responseTimeoutMs;
       const failure = new UpstreamError("response-timeout", `backend ${this.backend!.address} did not respond within ${ms} ms`);
-      this.backend!.breaker.onFailure(performance.now());
+      this.tryFailed(performance.now());
       const next = this.resHeadBuf === null ? this.retryTarget() : undefined;
       if (next !== undefined) {
         this.dropUpstream();

@@ -6,7 +6,7 @@ import type { RuntimeTable } from "../exchange/types.js";
 import { DeadlineSweeper } from "../listener/deadlines.js";
 import { Listener, type ListenerOwner } from "../listener/listener.js";
 import type { Plugin } from "../middleware/plugin.js";
-import { BackendRegistry, type BackendSnapshot } from "../service/service.js";
+import { BackendRegistry, type BackendSnapshot, type ServiceSnapshot } from "../service/service.js";
 import { compileRuntime } from "./runtime.js";
 
 export interface GatewayOptions {
@@ -44,6 +44,8 @@ export interface Gateway {
   readonly addresses: readonly BoundAddress[];
   /** Every backend's state: availability, in-flight count, circuit breaker. */
   backends(): BackendSnapshot[];
+  /** Every service's state: service-wide breaker, in-flight requests, queue, recent retries. */
+  services(): ServiceSnapshot[];
   /** The validated configuration in force (deeply frozen). */
   readonly config: DivisorConfig;
 }
@@ -93,6 +95,10 @@ class GatewayImpl implements Gateway, ListenerOwner {
 
   backends(): BackendSnapshot[] {
     return this.registry.snapshot();
+  }
+
+  services(): ServiceSnapshot[] {
+    return this.registry.services();
   }
 
   get addresses(): readonly BoundAddress[] {

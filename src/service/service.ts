@@ -31,6 +31,17 @@ export interface BackendSnapshot {
   breakerOpens: number;
 }
 
+/** One service's shared state as the library API reports it. */
+export interface ServiceSnapshot {
+  name: string;
+  /** Service-wide breaker (see serviceBreaker). */
+  breaker: "closed" | "open" | "half-open";
+  inFlight: number;
+  queued: number;
+  /** Retries taken in the last 10 s. */
+  retries: number;
+}
+
 /** What keeps a backend out of rotation; several may hold at once. */
 export const enum DownReason {
   /** Active health checks failed. */
@@ -62,6 +73,8 @@ export interface ServiceRuntime {
   readonly budget: RetryBudget;
   /** In-flight limit and queue; shared across reloads like the budget. */
   readonly limit: AdmissionLimit;
+  /** Service-wide breaker (fails fast when open); kept across reloads. */
+  readonly breaker: CircuitBreaker;
 }
 
 export function splitHostPort(address: string): { host: string; port: number } {
@@ -79,6 +92,7 @@ export class BackendRegistry {
   private readonly byId = new Map<string, ServiceBackend>();
   private readonly budgets = new Map<string, RetryBudget>();
   private readonly limits = new Map<string, AdmissionLimit>();
+  private readonly serviceBreakers = new Map<string, CircuitBreaker>();
 
   /** Build (or reuse) the runtime of one service. */
   build(name: string, config: ServiceConfig, live: Set<string>): ServiceRuntime {
@@ -125,10 +139,21 @@ export class BackendRegistry {
       retries: config.retries,
       budget: this.budget(name, config.retries),
       limit: this.limit(name, config.limits),
+      breaker: this.serviceBreaker(name, config),
     };
   }
 
   /** Drain and forget backends that are not in `live` (the ids the new table uses). */
+  private serviceBreaker(service: string, config: ServiceConfig): CircuitBreaker {
+    const breakerConfig = { ...config.serviceBreaker, maxEjectedShare: 1, failureStatuses: config.circuitBreaker.failureStatuses };
+    let breaker = this.serviceBreakers.get(service);
+    if (breaker === undefined) {
+      breaker = new CircuitBreaker(breakerConfig);
+      this.serviceBreakers.set(service, breaker);
+    } else breaker.config = breakerConfig;
+    return breaker;
+  }
+
   private limit(service: string, config: ServiceConfig["limits"]): AdmissionLimit {
     let limit = this.limits.get(service);
     if (limit === undefined) {
@@ -170,6 +195,7 @@ export class BackendRegistry {
       backend.breaker.sweep(now);
     }
     for (const limit of this.limits.values()) limit.sweep(now);
+    for (const breaker of this.serviceBreakers.values()) breaker.sweep(now);
   }
 
   /** State of every backend, for the library API (and, later, metrics and the admin API). */
@@ -182,6 +208,17 @@ export class BackendRegistry {
       active: b.active,
       breaker: BREAKER_STATE_NAMES[b.breaker.state],
       breakerOpens: b.breaker.opens,
+    }));
+  }
+
+  /** State of every service: breaker, in-flight requests, queue, recent retries. */
+  services(): ServiceSnapshot[] {
+    return [...this.serviceBreakers.keys()].map((name) => ({
+      name,
+      breaker: BREAKER_STATE_NAMES[this.serviceBreakers.get(name)!.state],
+      inFlight: this.limits.get(name)?.inFlight ?? 0,
+      queued: this.limits.get(name)?.queued ?? 0,
+      retries: this.budgets.get(name)?.spent ?? 0,
     }));
   }
 

@@ -69,3 +69,45 @@ test("breakers never take out more than maxEjectedShare of a service", async () 
     for (const b of backends) await b.close();
   }
 });
+
+test("a service-wide breaker fails fast while the whole service keeps failing, then lets trials through", async () => {
+  let broken = true;
+  let hits = 0;
+  const backends = await Promise.all(
+    [1, 2].map(() =>
+      startBackend((_req, res) => {
+        hits++;
+        if (broken) res.writeHead(503).end("down");
+        else res.end("up");
+      }),
+    ),
+  );
+  const gw = await startGateway({
+    services: {
+      app: {
+        backends: backends.map((b) => b.address),
+        retries: { attempts: 0 },
+        circuitBreaker: { enabled: false },
+        serviceBreaker: { enabled: true, consecutiveFailures: 3, openDuration: "300ms", halfOpenRequests: 1 },
+      },
+    },
+    routers: { all: { service: "app" } },
+  });
+  const service = () => gw.gateway.services().find((s) => s.name === "app")!;
+  try {
+    for (let i = 0; i < 3; i++) assert.equal((await get(`${gw.url}/`)).status, 503);
+    assert.equal(service().breaker, "open");
+    const fast = await get(`${gw.url}/`);
+    assert.equal(fast.status, 503);
+    assert.match(fast.body, /circuit breaker is open/);
+    assert.equal(fast.headers["retry-after"], "1");
+    assert.equal(hits, 3, "an open service breaker sent a request on");
+    broken = false;
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal((await get(`${gw.url}/`)).body, "up");
+    assert.equal(service().breaker, "closed");
+  } finally {
+    await gw.close();
+    for (const b of backends) await b.close();
+  }
+});
