@@ -420,6 +420,8 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
   private retryTarget(): ServiceBackend | undefined {
     const service = this.target!.service!;
     if (this.retriesDone >= service.retries.attempts || this.headSent || this.phase === Phase.Done || this.head.upgrade) return undefined;
+    const overall = service.retries.timeout;
+    if (overall !== undefined && performance.now() - this.startTime >= overall) return undefined;
     if (!this.retryable()) return undefined;
     if (this.bodySent && !(this.reqDone && this.replay !== null)) return undefined;
     const next = this.pickBackend(this.backend);
@@ -498,7 +500,12 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
   }
 
   private armResponseTimeout(): void {
-    if (this.phase === Phase.AwaitingHead) this.client.deadline = performance.now() + this.target!.service!.responseTimeoutMs;
+    if (this.phase !== Phase.AwaitingHead) return;
+    const service = this.target!.service!;
+    let deadline = performance.now() + service.responseTimeoutMs;
+    const overall = service.retries.timeout;
+    if (overall !== undefined) deadline = Math.min(deadline, this.startTime + overall);
+    this.client.deadline = deadline;
   }
 
   onUpstreamFailed(err: UpstreamError): void {

@@ -174,6 +174,32 @@ describe("retries", () => {
     assert.ok(posts >= 6);
   });
 
+  test("retries.timeout bounds all tries together", async () => {
+    let tries = 0;
+    const hanging = await Promise.all(
+      [1, 2, 3].map(() =>
+        startBackend(() => {
+          tries++; // never answers
+        }),
+      ),
+    );
+    const gw = await startGateway({
+      services: { app: { backends: hanging.map((b) => b.address), timeouts: { response: "300ms" }, retries: { attempts: 2, timeout: "450ms" } } },
+      routers: { all: { service: "app" } },
+    });
+    try {
+      const started = Date.now();
+      const res = await get(`${gw.url}/`);
+      const took = Date.now() - started;
+      assert.equal(res.status, 504);
+      assert.equal(tries, 2, "a third try would start after the overall timeout");
+      assert.ok(took < 800, `took ${took} ms; three tries of 300 ms would take 900`);
+    } finally {
+      await gw.close();
+      for (const b of hanging) await b.close();
+    }
+  });
+
   test("a retry storm stays within the retry budget", async () => {
     let hits = 0;
     const all503: TestBackend[] = await Promise.all(
