@@ -160,7 +160,7 @@ export const retrySchema = z
     timeout: duration
       .optional()
       .meta({ description: "Overall time for all tries of a request; no try starts after it, and a try's response timeout is cut to what is left (then 504). Omitted = each try gets timeouts.response." }),
-    bufferBody: nonNegativeInt
+    bufferBody: size
       .default(64 * 1024)
       .meta({ description: "Request body bytes kept to replay on a retry; a request with a larger body is not retried once its body has started to go out." }),
   })
