@@ -166,6 +166,29 @@ export const retrySchema = z
   })
   .meta({ description: "Retries of failed tries. Only idempotent methods (GET, HEAD, OPTIONS, PUT, DELETE, TRACE) are retried unless the router sets retryNonIdempotent." });
 
+const STATUS_RANGE_RE = /^([1-5]\d\d)(?:-([1-5]\d\d))?$/;
+
+export const healthCheckSchema = z
+  .strictObject({
+    type: z.enum(["http", "tcp"]).default("http").meta({ description: "http: a request must get an expected status (and body); tcp: a connection must open." }),
+    path: z.string().startsWith("/").default("/").meta({ description: "Path requested by HTTP checks." }),
+    method: z.string().regex(/^[A-Z]+$/, { message: "methods are upper-case tokens like GET" }).default("GET"),
+    host: z.string().optional().meta({ description: "Host header of HTTP checks; default the backend's address." }),
+    headers: z.record(headerName, headerValue).optional().meta({ description: "Extra request headers of HTTP checks." }),
+    expectStatus: z
+      .array(z.union([z.number().int().min(100).max(599), z.string().regex(STATUS_RANGE_RE, { message: 'expected a status or a range like "200-399"' })]))
+      .min(1)
+      .default(["200-399"])
+      .meta({ description: 'Statuses that count as healthy: codes or ranges like "200-399".' }),
+    bodyContains: z.string().optional().meta({ description: "HTTP checks also need this text in the first 64 KiB of the body." }),
+    interval: duration.default(5_000).meta({ description: "Time between checks of one backend." }),
+    timeout: duration.default(2_000).meta({ description: "A check that takes longer fails." }),
+    jitter: z.number().min(0).max(1).default(0.1).meta({ description: "Each interval is randomly shortened or lengthened by up to this share, so checks don't fire in lockstep." }),
+    rise: positiveInt.default(2).meta({ description: "Consecutive successes that bring a down backend back." }),
+    fall: positiveInt.default(3).meta({ description: "Consecutive failures that take a backend out." }),
+  })
+  .meta({ description: "Active health checks, run for each backend from the moment the configuration is loaded." });
+
 export const serviceSchema = z
   .strictObject({
     backends: z
@@ -182,6 +205,7 @@ export const serviceSchema = z
       })
       .prefault({})
       .meta({ description: "Upstream timeouts." }),
+    healthCheck: healthCheckSchema.optional(),
     retries: retrySchema.prefault({}),
     circuitBreaker: z
       .strictObject({
@@ -409,6 +433,7 @@ export type BackendConfig = ServiceConfig["backends"][number];
 export type BalancerConfig = ServiceConfig["balancer"];
 export type StickyConfig = z.output<typeof stickySchema>;
 export type RetryConfig = z.output<typeof retrySchema>;
+export type HealthCheckConfig = z.output<typeof healthCheckSchema>;
 export type RouterConfig = DivisorConfig["routers"][string];
 export type PathMatch = z.output<typeof pathMatchSchema>;
 export type HeaderMatch = z.output<typeof headerMatchSchema>;

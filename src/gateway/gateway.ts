@@ -86,6 +86,8 @@ class GatewayImpl implements Gateway, ListenerOwner {
     this.current = validateConfig(config, this.source);
     const live = new Set<string>();
     this.runtime = compileRuntime(this.current, this.registry, this.plugins, live);
+    // Health checks start with the configuration, not with the first request.
+    this.registry.startChecks();
     this.sweeper.every(() => this.registry.sweep(performance.now()));
   }
 
@@ -166,6 +168,7 @@ class GatewayImpl implements Gateway, ListenerOwner {
     this.current = validated;
     this.runtime = runtime;
     this.registry.retain(live);
+    this.registry.startChecks();
   }
 
   async close(options: { gracePeriodMs?: number } = {}): Promise<void> {

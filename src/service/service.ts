@@ -1,10 +1,11 @@
 // Hot path: a service picks a backend and hands out its connection pool.
-import type { RetryConfig, ServiceConfig, StickyConfig } from "../config/schema.js";
+import type { HealthCheckConfig, RetryConfig, ServiceConfig, StickyConfig } from "../config/schema.js";
 import { BackendPool, type PoolOptions } from "../upstream/pool.js";
 import { createBalancer } from "./balancers/index.js";
 import type { Balancer, BackendState, SelectContext } from "./balancers/types.js";
 import { AdmissionLimit } from "./admission.js";
 import { BREAKER_STATE_NAMES, BreakerState, CircuitBreaker } from "./breaker.js";
+import { HealthChecker } from "./health-check.js";
 import { RetryBudget } from "./retry-budget.js";
 import { createSticky } from "./sticky.js";
 
@@ -15,6 +16,8 @@ export interface ServiceBackend extends BackendState {
   readonly breaker: CircuitBreaker;
   /** Why the backend is out (DownReason bits); `available` is true exactly when this is 0. */
   downReasons: number;
+  /** Active health checker, when the service configures healthCheck. */
+  health: HealthChecker | undefined;
 }
 
 /** One backend's state as the library API reports it. */
@@ -29,6 +32,10 @@ export interface BackendSnapshot {
   breaker: "closed" | "open" | "half-open";
   /** Times its breaker opened since it last closed. */
   breakerOpens: number;
+  /** Active health: true/false, or null when the service has no healthCheck. */
+  healthy: boolean | null;
+  /** Why the last health check failed, or null. */
+  lastHealthError: string | null;
 }
 
 /** One service's shared state as the library API reports it. */
@@ -111,7 +118,7 @@ export class BackendRegistry {
         const { host, port } = splitHostPort(b.address);
         const state: BackendState = { id, address: b.address, host, port, weight: b.weight, active: 0, ewmaMs: 0, available: true };
         const breaker = new CircuitBreaker(config.circuitBreaker);
-        backend = Object.assign(state, { pool: new BackendPool(state, options), breaker, downReasons: 0 });
+        backend = Object.assign(state, { pool: new BackendPool(state, options), breaker, downReasons: 0, health: undefined as HealthChecker | undefined });
         const owner = backend;
         breaker.onChange = (b) => setDown(owner, DownReason.Breaker, b.state === BreakerState.Open);
         this.byId.set(id, backend);
@@ -120,6 +127,7 @@ export class BackendRegistry {
         backend.pool.options = options;
         backend.breaker.config = config.circuitBreaker;
       }
+      this.configureHealth(backend, config.healthCheck);
       return backend;
     });
     // A breaker may open only while the service keeps enough backends (maxEjectedShare).
@@ -144,6 +152,24 @@ export class BackendRegistry {
   }
 
   /** Drain and forget backends that are not in `live` (the ids the new table uses). */
+  private configureHealth(backend: ServiceBackend, config: HealthCheckConfig | undefined): void {
+    if (config === undefined) {
+      if (backend.health !== undefined) {
+        backend.health.stop();
+        backend.health = undefined;
+        setDown(backend, DownReason.Health, false);
+      }
+      return;
+    }
+    if (backend.health === undefined) backend.health = new HealthChecker(backend, config, (healthy) => setDown(backend, DownReason.Health, !healthy));
+    else backend.health.update(config);
+  }
+
+  /** Start the health checks of every backend that has them (and isn't checked yet). */
+  startChecks(): void {
+    for (const backend of this.byId.values()) backend.health?.start();
+  }
+
   private serviceBreaker(service: string, config: ServiceConfig): CircuitBreaker {
     const breakerConfig = { ...config.serviceBreaker, maxEjectedShare: 1, failureStatuses: config.circuitBreaker.failureStatuses };
     let breaker = this.serviceBreakers.get(service);
@@ -182,6 +208,7 @@ export class BackendRegistry {
   retain(live: Set<string>): void {
     for (const [id, backend] of this.byId) {
       if (!live.has(id)) {
+        backend.health?.stop();
         backend.pool.drain();
         this.byId.delete(id);
       }
@@ -208,6 +235,8 @@ export class BackendRegistry {
       active: b.active,
       breaker: BREAKER_STATE_NAMES[b.breaker.state],
       breakerOpens: b.breaker.opens,
+      healthy: b.health === undefined ? null : b.health.healthy,
+      lastHealthError: b.health?.lastError ?? null,
     }));
   }
 
@@ -227,7 +256,10 @@ export class BackendRegistry {
   }
 
   destroyAll(): void {
-    for (const backend of this.byId.values()) backend.pool.destroy();
+    for (const backend of this.byId.values()) {
+      backend.health?.stop();
+      backend.pool.destroy();
+    }
     this.byId.clear();
   }
 }

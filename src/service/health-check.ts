@@ -1,0 +1,164 @@
+// Active health checks: one checker per backend, on its own unref'd timer, off the request path.
+import net from "node:net";
+import type { HealthCheckConfig } from "../config/schema.js";
+
+/** Most response bytes an HTTP check reads (status line, headers and the start of the body). */
+const MAX_CHECK_RESPONSE = 64 * 1024;
+
+/** What a checker reports to: the backend it watches. */
+export interface HealthTarget {
+  readonly host: string;
+  readonly port: number;
+  readonly address: string;
+}
+
+/** Result of one check: undefined when healthy, else why not. */
+export type CheckResult = string | undefined;
+
+function statusMatcher(expect: readonly (number | string)[]): (status: number) => boolean {
+  const ranges = expect.map((e) => {
+    if (typeof e === "number") return [e, e] as const;
+    const [lo, hi] = e.split("-");
+    return [Number(lo), Number(hi ?? lo)] as const;
+  });
+  return (status) => ranges.some(([lo, hi]) => status >= lo && status <= hi);
+}
+
+/** Open a TCP connection; healthy when it opens within the timeout. */
+function tcpCheck(target: HealthTarget, timeoutMs: number): Promise<CheckResult> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: target.host, port: target.port });
+    socket.setTimeout(timeoutMs, () => {
+      socket.destroy();
+      resolve(`no connection within ${timeoutMs} ms`);
+    });
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(undefined);
+    });
+    socket.once("error", (err: NodeJS.ErrnoException) => resolve(`connect failed: ${err.code ?? err.message}`));
+  });
+}
+
+/**
+ * One HTTP/1.1 request with Connection: close over a raw socket (the gateway does not
+ * load node:http); healthy when the status is expected and the body holds bodyContains.
+ */
+function httpCheck(target: HealthTarget, config: HealthCheckConfig, okStatus: (s: number) => boolean): Promise<CheckResult> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const done = (result: CheckResult) => {
+      if (settled) return;
+      settled = true;
+      socket.destroy();
+      resolve(result);
+    };
+    const socket = net.connect({ host: target.host, port: target.port });
+    const chunks: Buffer[] = [];
+    let received = 0;
+    socket.setTimeout(config.timeout, () => done(`no answer within ${config.timeout} ms`));
+    socket.once("connect", () => {
+      let head = `${config.method} ${config.path} HTTP/1.1\r\nHost: ${config.host ?? target.address}\r\nUser-Agent: divisor-health-check\r\nConnection: close\r\n`;
+      for (const [name, value] of Object.entries(config.headers ?? {})) head += `${name}: ${value}\r\n`;
+      socket.write(`${head}\r\n`, "latin1");
+    });
+    socket.on("data", (chunk: Buffer) => {
+      chunks.push(chunk);
+      received += chunk.length;
+      if (received >= MAX_CHECK_RESPONSE) finish();
+    });
+    socket.once("end", () => finish());
+    socket.once("error", (err: NodeJS.ErrnoException) => done(`${err.code ?? err.message}`));
+    function finish(): void {
+      const text = Buffer.concat(chunks).subarray(0, MAX_CHECK_RESPONSE).toString("latin1");
+      done(judge(text));
+    }
+    function judge(text: string): CheckResult {
+      const status = /^HTTP\/1\.[01] (\d{3})/.exec(text);
+      if (status === null) return "not an HTTP response";
+      const code = Number(status[1]);
+      if (!okStatus(code)) return `status ${code}`;
+      if (config.bodyContains !== undefined) {
+        const bodyStart = text.indexOf("\r\n\r\n");
+        if (bodyStart < 0 || !text.includes(config.bodyContains, bodyStart + 4)) return `body lacks ${JSON.stringify(config.bodyContains)}`;
+      }
+      return undefined;
+    }
+  });
+}
+
+/**
+ * Checks one backend every `interval` (± jitter) and calls `onChange(healthy)` when
+ * `fall` consecutive failures take it out or `rise` consecutive successes bring it
+ * back. Starts healthy (optimistic). Its timer is unref'd and `stop()` clears it.
+ */
+export class HealthChecker {
+  config: HealthCheckConfig;
+  healthy = true;
+  lastError: string | undefined = undefined;
+  lastCheck = 0;
+  checks = 0;
+  private successes = 0;
+  private failures = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private okStatus: (status: number) => boolean;
+  private readonly target: HealthTarget;
+  private readonly onChange: (healthy: boolean) => void;
+
+  constructor(target: HealthTarget, config: HealthCheckConfig, onChange: (healthy: boolean) => void) {
+    this.target = target;
+    this.config = config;
+    this.okStatus = statusMatcher(config.expectStatus);
+    this.onChange = onChange;
+  }
+
+  /** Apply a new config (a reload that keeps the backend keeps the counters). */
+  update(config: HealthCheckConfig): void {
+    this.config = config;
+    this.okStatus = statusMatcher(config.expectStatus);
+  }
+
+  /** First check now, then every interval. */
+  start(): void {
+    if (this.timer !== undefined || this.stopped) return;
+    this.schedule(0);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private schedule(delay: number): void {
+    this.timer = setTimeout(() => void this.run(), delay);
+    this.timer.unref();
+  }
+
+  private async run(): Promise<void> {
+    const c = this.config;
+    const result = c.type === "tcp" ? await tcpCheck(this.target, c.timeout) : await httpCheck(this.target, c, this.okStatus);
+    if (this.stopped) return;
+    this.checks++;
+    this.lastCheck = Date.now();
+    this.lastError = result;
+    if (result === undefined) {
+      this.failures = 0;
+      this.successes++;
+      if (!this.healthy && this.successes >= c.rise) {
+        this.healthy = true;
+        this.onChange(true);
+      }
+    } else {
+      this.successes = 0;
+      this.failures++;
+      if (this.healthy && this.failures >= c.fall) {
+        this.healthy = false;
+        this.onChange(false);
+      }
+    }
+    const jitter = c.interval * c.jitter * (Math.random() * 2 - 1);
+    this.schedule(Math.max(0, c.interval + jitter));
+  }
+}
