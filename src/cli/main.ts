@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
 import { registerExplain } from "./explain.js";
+import { registerReload } from "./reload.js";
 import { registerRoutes } from "./routes.js";
 import { registerSchema } from "./schema.js";
 import { registerStart } from "./start.js";
@@ -16,6 +17,7 @@ program
   .version(pkg.version, "-v, --version")
   .showHelpAfterError("(run with --help for usage)");
 registerStart(program);
+registerReload(program);
 registerValidate(program);
 registerSchema(program);
 registerRoutes(program);

@@ -1,14 +1,22 @@
+import cluster from "node:cluster";
 import fs from "node:fs";
+import { availableParallelism } from "node:os";
 import type { Command } from "commander";
 import { loadConfigFile } from "../config/load.js";
+import type { DivisorConfig } from "../config/schema.js";
 import { createGateway, type Gateway } from "../gateway/gateway.js";
-import { createLogger } from "../observability/logger.js";
+import { createLogger, type Logger } from "../observability/logger.js";
 import { configPath, fail, loadOrExit } from "./common.js";
 
 interface StartOptions {
   config?: string;
   watch?: boolean;
+  workers: string;
+  pidFile?: string;
 }
+
+/** Set by the primary for its workers: the primary runs the demo backends once. */
+const WORKER_SKIPS_DEMO = "DIVISOR_WORKER_SKIP_DEMO";
 
 export function registerStart(program: Command): void {
   program
@@ -16,60 +24,151 @@ export function registerStart(program: Command): void {
     .description("run the gateway (SIGHUP or --watch reloads the config; SIGTERM/SIGINT stop it gracefully)")
     .option("-c, --config <file>", "configuration file (default: the bundled default config with demo backends)")
     .option("-w, --watch", "reload when the configuration file changes")
+    .option("--workers <n>", 'worker processes sharing the listeners ("auto" = one per CPU)', "1")
+    .option("--pid-file <file>", "write the process id here (for divisor reload); removed on exit")
     .action(async (opts: StartOptions) => {
       const path = configPath(opts.config);
+      const workers = parseWorkers(opts.workers);
       const log = createLogger();
-      const config = await loadOrExit(path);
-      let gateway: Gateway;
-      try {
-        gateway = createGateway(config, { source: path });
-        const bound = await gateway.listen();
-        for (const b of bound) log.info({ listener: b.name, address: `${b.address}:${b.port}` }, `listening on http://${b.address}:${b.port}`);
-        log.info({ config: path }, "gateway started");
-      } catch (err) {
-        fail(err);
+      if (cluster.isWorker) {
+        await runGateway(path, log, { skipDemo: process.env[WORKER_SKIPS_DEMO] === "1", watch: false, pidFile: undefined });
+        return;
       }
-
-      let reloading = Promise.resolve();
-      const reload = (reason: string) => {
-        reloading = reloading.then(async () => {
-          try {
-            await gateway.reload(await loadConfigFile(path));
-            log.info({ config: path, reason }, "configuration reloaded");
-          } catch (err) {
-            log.error({ config: path, reason, err: err instanceof Error ? err.message : String(err) }, "reload refused; the previous configuration stays in force");
-          }
-        });
-      };
-      process.on("SIGHUP", () => reload("SIGHUP"));
-      if (opts.watch) {
-        let timer: NodeJS.Timeout | undefined;
-        fs.watch(path, () => {
-          clearTimeout(timer);
-          timer = setTimeout(() => reload("file changed"), 100);
-        });
+      if (workers === 1) {
+        await runGateway(path, log, { skipDemo: false, watch: opts.watch === true, pidFile: opts.pidFile });
+        return;
       }
-
-      let stopping = false;
-      const stop = (signal: string) => {
-        if (stopping) {
-          log.warn({ signal }, "second signal: exiting now");
-          process.exit(1);
-        }
-        stopping = true;
-        log.info({ signal, gracePeriodMs: gateway.config.shutdown.gracePeriod }, "stopping: finishing in-flight requests");
-        gateway.close().then(
-          () => {
-            log.info("stopped");
-            process.exit(0);
-          },
-          (err) => {
-            log.error({ err: String(err) }, "error while stopping");
-            process.exit(1);
-          },
-        );
-      };
-      process.on("SIGTERM", () => stop("SIGTERM"));
-      process.on("SIGINT", () => stop("SIGINT"));
+      await runPrimary(path, log, workers, opts);
     });
+}
+
+function parseWorkers(value: string): number {
+  if (value === "auto") return availableParallelism();
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 1024) fail(new Error(`--workers expects a whole number from 1 to 1024 or "auto", got "${value}"`));
+  return n;
+}
+
+function writePidFile(file: string | undefined): void {
+  if (file === undefined) return;
+  try {
+    fs.writeFileSync(file, `${process.pid}\n`);
+  } catch (err) {
+    fail(new Error(`cannot write the pid file ${file}: ${(err as Error).message}`));
+  }
+  process.on("exit", () => fs.rmSync(file, { force: true }));
+}
+
+/** Watch the config file; call `onChange` once per burst of changes. */
+function watchConfig(path: string, onChange: () => void): void {
+  let timer: NodeJS.Timeout | undefined;
+  fs.watch(path, () => {
+    clearTimeout(timer);
+    timer = setTimeout(onChange, 100);
+  });
+}
+
+/** One process serving the gateway (the only one, or a cluster worker). */
+async function runGateway(path: string, log: Logger, options: { skipDemo: boolean; watch: boolean; pidFile: string | undefined }): Promise<void> {
+  const withoutDemo = (c: DivisorConfig): DivisorConfig => (options.skipDemo ? { ...c, demo: undefined } : c);
+  const config = await loadOrExit(path);
+  let gateway: Gateway;
+  try {
+    gateway = createGateway(withoutDemo(config), { source: path });
+    const bound = await gateway.listen();
+    for (const b of bound) log.info({ listener: b.name, address: `${b.address}:${b.port}` }, `listening on http://${b.address}:${b.port}`);
+    writePidFile(options.pidFile);
+    log.info({ config: path }, "gateway started");
+  } catch (err) {
+    fail(err);
+  }
+
+  let reloading = Promise.resolve();
+  const reload = (reason: string) => {
+    reloading = reloading.then(async () => {
+      try {
+        await gateway.reload(withoutDemo(await loadConfigFile(path)));
+        log.info({ config: path, reason }, "configuration reloaded");
+      } catch (err) {
+        log.error({ config: path, reason, err: err instanceof Error ? err.message : String(err) }, "reload refused; the previous configuration stays in force");
+      }
+    });
+  };
+  process.on("SIGHUP", () => reload("SIGHUP"));
+  if (options.watch) watchConfig(path, () => reload("file changed"));
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      log.warn({ signal }, "second signal: exiting now");
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal, gracePeriodMs: gateway.config.shutdown.gracePeriod }, "stopping: finishing in-flight requests");
+    gateway.close().then(
+      () => {
+        log.info("stopped");
+        process.exit(0);
+      },
+      (err) => {
+        log.error({ err: String(err) }, "error while stopping");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+}
+
+/**
+ * The cluster primary: validates the config, runs the demo backends once, forks the
+ * workers (which share the listening sockets), forwards SIGHUP to them, restarts
+ * one that dies, and on SIGTERM/SIGINT lets every worker drain before exiting.
+ */
+async function runPrimary(path: string, log: Logger, count: number, opts: StartOptions): Promise<void> {
+  const config = await loadOrExit(path);
+  let demo: { close(): Promise<void> } | undefined;
+  if (config.demo !== undefined) {
+    const { startDemoBackends } = await import("../demo/backends.js");
+    try {
+      demo = await startDemoBackends(config.demo.backends);
+    } catch (err) {
+      fail(err);
+    }
+  }
+  writePidFile(opts.pidFile);
+  let stopping = false;
+  let backoffMs = 500;
+  const fork = () => cluster.fork({ [WORKER_SKIPS_DEMO]: "1" });
+  cluster.on("exit", (worker, code, signal) => {
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) {
+        log.info("stopped");
+        void (demo?.close() ?? Promise.resolve()).then(() => process.exit(0));
+      }
+      return;
+    }
+    log.error({ worker: worker.process.pid, code, signal, restartInMs: backoffMs }, "worker died; restarting it");
+    setTimeout(fork, backoffMs);
+    backoffMs = Math.min(backoffMs * 2, 30_000);
+  });
+  cluster.on("listening", () => {
+    backoffMs = 500;
+  });
+  for (let i = 0; i < count; i++) fork();
+  log.info({ workers: count, config: path }, "primary started");
+
+  const toWorkers = (signal: NodeJS.Signals) => {
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill(signal);
+  };
+  process.on("SIGHUP", () => toWorkers("SIGHUP"));
+  if (opts.watch) watchConfig(path, () => toWorkers("SIGHUP"));
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "stopping: every worker finishes its in-flight requests");
+    toWorkers("SIGTERM");
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
 }

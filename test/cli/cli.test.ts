@@ -60,7 +60,7 @@ describe("divisor CLI", () => {
   test("--help lists every command and each command has its own --help", async () => {
     const top = await run(["--help"]);
     assert.equal(top.code, 0);
-    for (const cmd of ["start", "validate", "schema", "routes", "explain"]) {
+    for (const cmd of ["start", "reload", "validate", "schema", "routes", "explain"]) {
       assert.match(top.stdout, new RegExp(`\\b${cmd}\\b`));
       const sub = await run([cmd, "--help"]);
       assert.equal(sub.code, 0, `${cmd} --help failed: ${sub.stderr}`);
