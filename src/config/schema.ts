@@ -206,6 +206,9 @@ export const serviceSchema = z
       .prefault({})
       .meta({ description: "Upstream timeouts." }),
     healthCheck: healthCheckSchema.optional(),
+    slowStart: duration
+      .optional()
+      .meta({ description: "A backend coming back into rotation (health or breaker) or added by a reload ramps from 10% to its full weight over this window (weighted-round-robin, least-connections and p2c-ewma honour it)." }),
     retries: retrySchema.prefault({}),
     circuitBreaker: z
       .strictObject({

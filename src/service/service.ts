@@ -18,6 +18,11 @@ export interface ServiceBackend extends BackendState {
   downReasons: number;
   /** Active health checker, when the service configures healthCheck. */
   health: HealthChecker | undefined;
+  /** Weight from the config; `weight` is lower while slow start ramps it up. */
+  configuredWeight: number;
+  /** Slow start window of its service (ms; 0 = off) and when the current ramp began (0 = none). */
+  slowStartMs: number;
+  rampStart: number;
 }
 
 /** One backend's state as the library API reports it. */
@@ -59,8 +64,27 @@ export const enum DownReason {
 
 /** Put a backend out of (or back into) rotation for one reason; it is available when no reason holds. */
 export function setDown(backend: ServiceBackend, reason: DownReason, down: boolean): void {
+  const was = backend.available;
   backend.downReasons = down ? backend.downReasons | reason : backend.downReasons & ~reason;
   backend.available = backend.downReasons === 0;
+  if (!was && backend.available) startRamp(backend, performance.now());
+}
+
+/** Slow start: a backend coming (back) into rotation starts at 10% of its weight. */
+function startRamp(backend: ServiceBackend, now: number): void {
+  if (backend.slowStartMs <= 0) return;
+  backend.rampStart = now;
+  backend.weight = backend.configuredWeight * 0.1;
+}
+
+/** Advance a ramp: linear from 10% to 100% of the configured weight over slowStart. */
+function advanceRamp(backend: ServiceBackend, now: number): void {
+  if (backend.rampStart === 0) return;
+  const progress = (now - backend.rampStart) / backend.slowStartMs;
+  if (progress >= 1 || backend.slowStartMs <= 0) {
+    backend.weight = backend.configuredWeight;
+    backend.rampStart = 0;
+  } else backend.weight = backend.configuredWeight * Math.max(0.1, progress);
 }
 
 export type Sticky = ReturnType<typeof createSticky>;
@@ -118,12 +142,24 @@ export class BackendRegistry {
         const { host, port } = splitHostPort(b.address);
         const state: BackendState = { id, address: b.address, host, port, weight: b.weight, active: 0, ewmaMs: 0, available: true };
         const breaker = new CircuitBreaker(config.circuitBreaker);
-        backend = Object.assign(state, { pool: new BackendPool(state, options), breaker, downReasons: 0, health: undefined as HealthChecker | undefined });
+        backend = Object.assign(state, {
+          pool: new BackendPool(state, options),
+          breaker,
+          downReasons: 0,
+          health: undefined as HealthChecker | undefined,
+          configuredWeight: b.weight,
+          slowStartMs: config.slowStart ?? 0,
+          rampStart: 0,
+        });
         const owner = backend;
         breaker.onChange = (b) => setDown(owner, DownReason.Breaker, b.state === BreakerState.Open);
+        // A backend added to a running gateway ramps up like one coming back.
+        if (this.running) startRamp(backend, performance.now());
         this.byId.set(id, backend);
       } else {
-        backend.weight = b.weight;
+        backend.configuredWeight = b.weight;
+        backend.slowStartMs = config.slowStart ?? 0;
+        if (backend.rampStart === 0) backend.weight = b.weight;
         backend.pool.options = options;
         backend.breaker.config = config.circuitBreaker;
       }
@@ -165,8 +201,12 @@ export class BackendRegistry {
     else backend.health.update(config);
   }
 
+  /** Set once the gateway serves: backends added after that get slow start. */
+  private running = false;
+
   /** Start the health checks of every backend that has them (and isn't checked yet). */
   startChecks(): void {
+    this.running = true;
     for (const backend of this.byId.values()) backend.health?.start();
   }
 
@@ -220,6 +260,7 @@ export class BackendRegistry {
     for (const backend of this.byId.values()) {
       backend.pool.sweep(now);
       backend.breaker.sweep(now);
+      advanceRamp(backend, now);
     }
     for (const limit of this.limits.values()) limit.sweep(now);
     for (const breaker of this.serviceBreakers.values()) breaker.sweep(now);

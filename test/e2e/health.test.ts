@@ -121,3 +121,47 @@ test("closing the gateway stops every checker: no timer or socket is left", asyn
   const after = process.getActiveResourcesInfo().filter((r) => r === "Timeout" || r === "TCPSocketWrap").length;
   assert.ok(after <= before, `${before} timers/sockets before, ${after} after`);
 });
+
+test("slow start ramps a recovered backend's weight from 10% to its configured weight over the window", async () => {
+  let healthy = true;
+  const flappy = await startBackend((req, res) => {
+    if (req.url === "/healthz") res.writeHead(healthy ? 200 : 500).end();
+    else res.end("flappy");
+  });
+  const steady = await startBackend((_req, res) => res.end("steady"));
+  const gw = await startGateway({
+    services: {
+      app: {
+        backends: [
+          { address: flappy.address, weight: 10 },
+          { address: steady.address, weight: 10 },
+        ],
+        balancer: { algorithm: "weighted-round-robin" },
+        healthCheck: { path: "/healthz", interval: "30ms", jitter: 0, fall: 1, rise: 1 },
+        slowStart: "600ms",
+      },
+    },
+    routers: { all: { service: "app" } },
+  });
+  const weight = () => gw.gateway.backends().find((b) => b.address === flappy.address)!;
+  try {
+    assert.equal(weight().weight, 10, "backends present at start get their full weight at once");
+    healthy = false;
+    await until(() => !weight().available);
+    healthy = true;
+    await until(() => weight().available);
+    const samples: number[] = [];
+    const started = Date.now();
+    while (Date.now() - started < 900) {
+      samples.push(weight().weight);
+      await new Promise((r) => setTimeout(r, 60));
+    }
+    assert.ok(samples[0]! < 5, `weight right after recovery: ${samples[0]}`);
+    for (let i = 1; i < samples.length; i++) assert.ok(samples[i]! >= samples[i - 1]!, `not monotonic: ${samples.join(", ")}`);
+    assert.equal(samples.at(-1), 10);
+  } finally {
+    await gw.close();
+    await flappy.close();
+    await steady.close();
+  }
+});
