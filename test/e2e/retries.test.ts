@@ -233,3 +233,48 @@ describe("retries", () => {
     }
   });
 });
+
+test("a killed backend is marked down by its checks, and after a restart comes back through slow start, with no failed request", async () => {
+  const answer: http.RequestListener = (req, res) => (req.url === "/healthz" ? res.end("ok") : setTimeout(() => res.end("ok"), 2));
+  const backends = await Promise.all([1, 2, 3].map(() => startBackend(answer)));
+  const victim = backends[1]!;
+  const gw = await startGateway({
+    services: {
+      app: {
+        backends: backends.map((b) => b.address),
+        retries: { attempts: 2 },
+        healthCheck: { path: "/healthz", interval: "50ms", jitter: 0, fall: 2, rise: 2, timeout: "100ms" },
+        slowStart: "500ms",
+      },
+    },
+    routers: { all: { service: "app" } },
+  });
+  const state = () => gw.gateway.backends().find((b) => b.address === victim.address)!;
+  let restarted: http.Server | undefined;
+  try {
+    let phase = 0;
+    const statuses = await load(`${gw.url}/`, 3000, 16, (done) => {
+      if (done === 300 && phase === 0) {
+        phase = 1;
+        victim.server.closeAllConnections();
+        victim.server.close();
+      }
+    });
+    assert.deepEqual([...statuses], [[200, 3000]]);
+    const deadline = Date.now() + 3000;
+    while (state().healthy !== false && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(state().healthy, false, "the checks marked the dead backend down");
+    // Restart it on the same port.
+    restarted = http.createServer(answer);
+    await new Promise<void>((r) => restarted!.listen(victim.port, "127.0.0.1", () => r()));
+    while (!state().available && Date.now() < deadline + 3000) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(state().available, true, "back up after the restart");
+    assert.ok(state().weight < 1, `slow start begins below the configured weight, got ${state().weight}`);
+    assert.deepEqual([...(await load(`${gw.url}/`, 300, 8))], [[200, 300]]);
+  } finally {
+    await gw.close();
+    restarted?.closeAllConnections();
+    restarted?.close();
+    for (const b of backends) if (b !== victim) await b.close();
+  }
+});
