@@ -19,11 +19,14 @@ export function compileRuntime(
   plugins: ReadonlyMap<string, Plugin<unknown>>,
   live: Set<string>,
 ): RuntimeTable {
-  const services = new Map<string, ServiceRuntime>();
-  for (const [name, service] of Object.entries(config.services)) services.set(name, registry.build(name, service, live));
-
+  // Everything that can still refuse the config runs before the registry is touched,
+  // so a refused reload leaves the running backends' weights, pools and checks as they were.
   const middlewares = new Map<string, Middleware>();
   for (const [name, mw] of Object.entries(config.middlewares)) middlewares.set(name, createMiddleware(name, mw, plugins));
+  compileRouterTable(routeDefinitions<null>(config, () => null), config.tenants);
+
+  const services = new Map<string, ServiceRuntime>();
+  for (const [name, service] of Object.entries(config.services)) services.set(name, registry.build(name, service, live));
 
   const definitions = routeDefinitions<RouteTarget>(config, (name, tenant, router) => {
     const chain = router.middlewares.map((m) => {

@@ -98,6 +98,26 @@ describe("reload", () => {
     }
   });
 
+  test("a config refused while compiling (a bad router regex) leaves the running backends untouched", async () => {
+    const a = await startBackend((_req, res) => res.end("a"));
+    const gw = await startGateway({ services: { app: { backends: [{ address: a.address, weight: 3 }] } }, routers: { all: { service: "app" } } });
+    try {
+      await assert.rejects(
+        gw.gateway.reload({
+          listeners: [{ address: "127.0.0.1:0" }],
+          services: { app: { backends: [{ address: a.address, weight: 7 }] } },
+          routers: { all: { service: "app", match: { path: { regex: "(" } } } },
+        }),
+        (err: Error & { code?: string }) => err.code === "ERR_CONFIG_INVALID",
+      );
+      assert.equal(gw.gateway.backends()[0]!.weight, 3);
+      assert.equal((await get(`${gw.url}/`)).body, "a");
+    } finally {
+      await gw.close();
+      await a.close();
+    }
+  });
+
   test("refuses an invalid config and keeps serving the old one", async () => {
     const a = await startBackend((_req, res) => res.end("a"));
     const gw = await startGateway(simpleConfig([a.address]));
