@@ -445,27 +445,28 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     this.connect();
   }
 
-  private bodyTooLarge(): void {
-    this.errorCode = "ERR_BODY_TOO_LARGE";
+  /**
+   * End the exchange because of what the client sent (or didn't): answer `status`
+   * when no response has started, else cut the connection; either way it closes.
+   */
+  private refuseClient(code: string, status: number, message: string): void {
+    this.errorCode = code;
     this.closeAfter = true;
     if (this.headSent) {
       this.abort();
       return;
     }
     this.dropUpstream();
-    this.sendDirect(errorResponse(413, `the request body is larger than this route's limit of ${this.target!.maxBodySize} bytes`));
+    this.sendDirect(errorResponse(status, message));
+  }
+
+  private bodyTooLarge(): void {
+    this.refuseClient("ERR_BODY_TOO_LARGE", 413, `the request body is larger than this route's limit of ${this.target!.maxBodySize} bytes`);
   }
 
   private clientProtocolError(err: unknown): void {
-    this.errorCode = err instanceof HttpParseError ? err.code : "ERR_CLIENT_PROTOCOL";
-    this.closeAfter = true;
-    if (this.headSent) {
-      this.abort();
-      return;
-    }
-    const status = err instanceof HttpParseError ? err.status : 400;
-    this.dropUpstream();
-    this.sendDirect(errorResponse(status, err instanceof Error ? err.message : "malformed request body"));
+    if (err instanceof HttpParseError) this.refuseClient(err.code, err.status, err.message);
+    else this.refuseClient("ERR_CLIENT_PROTOCOL", 400, err instanceof Error ? err.message : "malformed request body");
   }
 
   // ---------------------------------------------------------------- upstream side
@@ -808,14 +809,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
   onDeadline(): void {
     if (!this.reqDone) {
       // The client stopped sending its body (slowloris on bodies).
-      this.errorCode = "ERR_CLIENT_BODY_TIMEOUT";
-      this.closeAfter = true;
-      if (this.headSent) {
-        this.abort();
-        return;
-      }
-      this.dropUpstream();
-      this.sendDirect(errorResponse(408, "the request body stopped arriving"));
+      this.refuseClient("ERR_CLIENT_BODY_TIMEOUT", 408, "the request body stopped arriving");
       return;
     }
     if (this.phase === Phase.AwaitingHead) {
