@@ -302,6 +302,13 @@ export const routerSchema = z
     middlewares: z.array(z.string().min(1)).default([]).meta({ description: "Names of middlewares to run, in order." }),
     priority: z.number().int().optional().meta({ description: "Higher wins over the computed specificity; ties fall back to specificity." }),
     maxBodySize: size.optional().meta({ description: "Largest request body accepted on this router; larger ones get 413 (at once when Content-Length says so, else when the limit is crossed)." }),
+    hedge: z
+      .strictObject({
+        percentile: z.number().gt(0).lt(100).default(95).meta({ description: "A try still unanswered after this percentile of the service's recent response times gets a second, concurrent try on another backend." }),
+        minDelay: duration.default(10).meta({ description: "Never hedge sooner than this." }),
+      })
+      .optional()
+      .meta({ description: "Hedged requests (opt-in; idempotent requests without a body only): the first answer wins, the other try is cancelled. Hedges count against the service's retry budget." }),
     retryNonIdempotent: z.boolean().optional().meta({ description: "Let the service's retries also cover POST, PATCH and other non-idempotent methods on this router (default false)." }),
   })
   .meta({ description: "A match rule that sends requests to a service through middlewares." });

@@ -9,6 +9,7 @@ import type { BackendState, SelectContext } from "../service/balancers/types.js"
 import { Admission, type Admittee } from "../service/admission.js";
 import { type ServiceBackend, selectBackend } from "../service/service.js";
 import type { ConnectionUser, PoolClient, UpstreamConnection } from "../upstream/pool.js";
+import { type HedgeOwner, HedgeTry } from "./hedge.js";
 import { hasDotSegment } from "./path-safety.js";
 import { directResponseHead, errorResponse, RETRY_AFTER, STATUS_REASON } from "./responses.js";
 import { clientIpFrom, findCookie, isTrusted, serializeRequestHead, serializeResponseHead, stripResponseHopByHop, upstreamRequestHeaders } from "./forwarding.js";
@@ -42,7 +43,7 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
 /** A discarding sink for the chunked decoder when bytes are forwarded raw. */
 const NO_SINK = undefined;
 
-export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, SelectContext, Admittee {
+export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, SelectContext, Admittee, HedgeOwner {
   readonly id: number;
   readonly request: ExchangeRequest;
   readonly listener: string;
@@ -91,6 +92,14 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
   private replayBytes = 0;
   /** The Host header names the backend (preserveHost: false): a retry must rename it. */
   private hostOverridden = false;
+  /** The hedged second try, while one runs. */
+  private hedge: HedgeTry | null = null;
+  /** When to start the hedge (performance.now() ms); 0 = no hedge pending. */
+  private hedgeAt = 0;
+  /** The response deadline of the current try (the connection's deadline may be the earlier hedgeAt). */
+  private responseDeadline = 0;
+  /** The first try failed while the hedge still runs: the error to answer if the hedge fails too. */
+  private pendingFailure: UpstreamError | null = null;
   /** Whether this exchange holds (or waits for) one of its service's in-flight slots. */
   private slot = Slot.None;
   private upstreamStart = 0;
@@ -502,11 +511,78 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
 
   private armResponseTimeout(): void {
     if (this.phase !== Phase.AwaitingHead) return;
-    const service = this.target!.service!;
-    let deadline = performance.now() + service.responseTimeoutMs;
+    const target = this.target!;
+    const service = target.service!;
+    const now = performance.now();
+    let deadline = now + service.responseTimeoutMs;
     const overall = service.retries.timeout;
     if (overall !== undefined) deadline = Math.min(deadline, this.startTime + overall);
+    this.responseDeadline = deadline;
     this.client.deadline = deadline;
+    const hedge = target.hedge;
+    if (hedge !== null && this.hedgeAt === 0 && this.hedge === null && this.retriesDone === 0 && this.mayHedge()) {
+      const typical = service.latency.percentile(hedge.percentile);
+      if (typical !== undefined) {
+        this.hedgeAt = now + Math.max(hedge.minDelay, typical);
+        if (this.hedgeAt < deadline) this.client.deadline = this.hedgeAt;
+        else this.hedgeAt = 0;
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- hedging
+
+  /** Only idempotent requests without a body, and not upgrades, are hedged. */
+  private mayHedge(): boolean {
+    const head = this.head;
+    return head.bodyKind === BodyKind.None && !head.upgrade && IDEMPOTENT.has(head.method) && this.target!.service!.backends.length > 1;
+  }
+
+  /** The first try is slower than usual: send the same request to another backend. */
+  private startHedge(): void {
+    const next = this.pickBackend(this.backend);
+    if (next === undefined || next === this.backend) return;
+    if (!this.target!.service!.budget.tryRetry()) return;
+    this.hedge = new HedgeTry(this, next);
+  }
+
+  hedgeHead(backend: ServiceBackend): string {
+    const h = this.upstreamHead!;
+    if (this.hostOverridden) h.headers.set("Host", backend.address);
+    return serializeRequestHead(h.method, h.target, h.headers.raw);
+  }
+
+  hedgeWon(hedge: HedgeTry, conn: UpstreamConnection, chunk: Buffer): void {
+    this.hedge = null;
+    if (this.phase !== Phase.AwaitingHead) {
+      hedge.backend.active--;
+      conn.destroy();
+      return;
+    }
+    this.dropUpstream();
+    this.pendingFailure = null;
+    this.backend = hedge.backend;
+    this.upstream = conn;
+    conn.user = this;
+    this.resHeadBuf = null;
+    this.onResponseHeadBytes(chunk);
+  }
+
+  hedgeFailed(_hedge: HedgeTry): void {
+    this.hedge = null;
+    const failure = this.pendingFailure;
+    if (failure !== null && this.phase === Phase.AwaitingHead) {
+      this.pendingFailure = null;
+      this.failUpstream(failure);
+    }
+  }
+
+  private cancelHedge(): void {
+    if (this.hedge !== null) {
+      this.hedge.cancel();
+      this.hedge = null;
+    }
+    this.hedgeAt = 0;
   }
 
   onUpstreamFailed(err: UpstreamError): void {
@@ -539,6 +615,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
   }
 
   private onResponseHeadBytes(chunk: Buffer): void {
+    if (this.hedge !== null || this.hedgeAt !== 0) this.cancelHedge();
     let buf = chunk;
     if (this.resHeadBuf !== null) buf = this.resHeadBuf = Buffer.concat([this.resHeadBuf, chunk]);
     let offset = 0;
@@ -574,8 +651,12 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
   }
 
   private onResponseHead(head: ResponseHead, buf: Buffer, offset: number): void {
-    if (this.backend!.breaker.isFailureStatus(head.statusCode)) this.tryFailed(performance.now());
-    else this.trySucceeded(performance.now());
+    const now = performance.now();
+    if (this.backend!.breaker.isFailureStatus(head.statusCode)) this.tryFailed(now);
+    else {
+      this.trySucceeded(now);
+      this.target!.service!.latency.record(now - this.upstreamStart);
+    }
     const retryOn = this.target!.service!.retries.onStatus;
     if (retryOn.length > 0 && retryOn.includes(head.statusCode)) {
       const next = this.retryTarget();
@@ -792,6 +873,12 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     if (this.phase === Phase.AwaitingHead) {
       const failure = new UpstreamError("reset", `backend ${this.backend!.address} closed the connection before responding (${err.message})`);
       this.tryFailed(performance.now());
+      if (this.hedge !== null && noResponseYet) {
+        // The hedge may still answer: wait for it.
+        this.dropUpstream();
+        this.pendingFailure = failure;
+        return;
+      }
       const next = noResponseYet ? this.retryTarget() : undefined;
       if (next !== undefined) {
         this.dropUpstream();
@@ -813,6 +900,13 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
       return;
     }
     if (this.phase === Phase.AwaitingHead) {
+      if (this.hedgeAt !== 0 && performance.now() < this.responseDeadline) {
+        this.hedgeAt = 0;
+        this.startHedge();
+        this.client.deadline = this.responseDeadline;
+        return;
+      }
+      this.cancelHedge();
       const ms = this.target!.service!.responseTimeoutMs;
       const failure = new UpstreamError("response-timeout", `backend ${this.backend!.address} did not respond within ${ms} ms`);
       this.tryFailed(performance.now());
@@ -933,6 +1027,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
 
   private finish(reusable: boolean): void {
     if (this.phase === Phase.Done) return;
+    if (this.hedge !== null || this.hedgeAt !== 0) this.cancelHedge();
     if (this.slot !== Slot.None) this.releaseSlot();
     const wasTunnel = this.phase === Phase.Tunnel;
     if (wasTunnel && this.upstream !== null) {

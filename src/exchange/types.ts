@@ -13,6 +13,8 @@ export interface RouteTarget {
   readonly middlewareNames: readonly string[];
   /** Largest request body accepted (bytes); Infinity = no limit. */
   readonly maxBodySize: number;
+  /** Hedging settings of the router, or null when it does not hedge. */
+  readonly hedge: { readonly percentile: number; readonly minDelay: number } | null;
   /** The router lets retries cover non-idempotent methods. */
   readonly retryNonIdempotent: boolean;
   readonly onRequest: readonly Middleware[];

@@ -46,6 +46,7 @@ export function compileRuntime(
       middlewareNames: router.middlewares,
       retryNonIdempotent: router.retryNonIdempotent ?? false,
       maxBodySize: router.maxBodySize ?? Number.POSITIVE_INFINITY,
+      hedge: router.hedge ?? null,
       onRequest: chain.filter((m) => m.onRequest !== undefined),
       selectBackend: chain.filter((m) => m.selectBackend !== undefined),
       onUpstreamRequest: chain.filter((m) => m.onUpstreamRequest !== undefined),

@@ -6,6 +6,7 @@ import type { Balancer, BackendState, SelectContext } from "./balancers/types.js
 import { AdmissionLimit } from "./admission.js";
 import { BREAKER_STATE_NAMES, BreakerState, CircuitBreaker } from "./breaker.js";
 import { HealthChecker } from "./health-check.js";
+import { LatencyWindow } from "./latency.js";
 import { RetryBudget } from "./retry-budget.js";
 import { createSticky } from "./sticky.js";
 
@@ -106,6 +107,8 @@ export interface ServiceRuntime {
   readonly limit: AdmissionLimit;
   /** Service-wide breaker (fails fast when open); kept across reloads. */
   readonly breaker: CircuitBreaker;
+  /** Recent response-head latencies (for hedging); kept across reloads. */
+  readonly latency: LatencyWindow;
 }
 
 export function splitHostPort(address: string): { host: string; port: number } {
@@ -124,6 +127,7 @@ export class BackendRegistry {
   private readonly budgets = new Map<string, RetryBudget>();
   private readonly limits = new Map<string, AdmissionLimit>();
   private readonly serviceBreakers = new Map<string, CircuitBreaker>();
+  private readonly latencies = new Map<string, LatencyWindow>();
 
   /** Build (or reuse) the runtime of one service. */
   build(name: string, config: ServiceConfig, live: Set<string>): ServiceRuntime {
@@ -184,6 +188,7 @@ export class BackendRegistry {
       budget: this.budget(name, config.retries),
       limit: this.limit(name, config.limits),
       breaker: this.serviceBreaker(name, config),
+      latency: this.latencyWindow(name),
     };
   }
 
@@ -208,6 +213,15 @@ export class BackendRegistry {
   startChecks(): void {
     this.running = true;
     for (const backend of this.byId.values()) backend.health?.start();
+  }
+
+  private latencyWindow(service: string): LatencyWindow {
+    let window = this.latencies.get(service);
+    if (window === undefined) {
+      window = new LatencyWindow();
+      this.latencies.set(service, window);
+    }
+    return window;
   }
 
   private serviceBreaker(service: string, config: ServiceConfig): CircuitBreaker {
@@ -264,6 +278,7 @@ export class BackendRegistry {
     }
     for (const limit of this.limits.values()) limit.sweep(now);
     for (const breaker of this.serviceBreakers.values()) breaker.sweep(now);
+    for (const window of this.latencies.values()) window.refresh(now);
   }
 
   /** State of every backend, for the library API (and, later, metrics and the admin API). */
