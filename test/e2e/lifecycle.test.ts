@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { describe, test } from "node:test";
-import { RawClient, get, simpleConfig, startBackend, startGateway, statusLines } from "../helpers/net.js";
+import { RawClient, freePort, get, simpleConfig, startBackend, startGateway, statusLines } from "../helpers/net.js";
 
 describe("graceful shutdown", () => {
   test("finishes every in-flight request, closes idle connections and stops accepting", async () => {
@@ -112,6 +112,34 @@ describe("reload", () => {
       );
       assert.equal(gw.gateway.backends()[0]!.weight, 3);
       assert.equal((await get(`${gw.url}/`)).body, "a");
+    } finally {
+      await gw.close();
+      await a.close();
+    }
+  });
+
+  test("adds and removes listeners without disturbing the ones that stay", async () => {
+    const a = await startBackend((req, res) => setTimeout(() => res.end(`a${req.url}`), req.url === "/slow" ? 200 : 0));
+    const [p1, p2] = [await freePort(), await freePort()];
+    const base = { services: { app: { backends: [a.address] } }, routers: { all: { service: "app" } } };
+    const gw = await startGateway({ ...base, listeners: [{ address: `127.0.0.1:${p1}` }] });
+    try {
+      await gw.gateway.reload({ ...base, listeners: [{ address: `127.0.0.1:${p1}` }, { address: `127.0.0.1:${p2}` }] });
+      const stays = new RawClient(p2);
+      await stays.ready;
+      stays.write("GET /1 HTTP/1.1\r\nHost: x\r\n\r\n");
+      await stays.waitFor((t) => t.endsWith("a/1"));
+      // A request in flight on the listener being removed still completes.
+      const inflight = get(`http://127.0.0.1:${p1}/slow`, { agent: false });
+      await new Promise((r) => setTimeout(r, 50));
+      await gw.gateway.reload({ ...base, listeners: [{ address: `127.0.0.1:${p2}` }] });
+      assert.equal((await inflight).body, "a/slow");
+      await assert.rejects(get(`http://127.0.0.1:${p1}/`, { agent: false }));
+      // The listener that stays keeps its keep-alive connection.
+      stays.write("GET /2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+      const text = await stays.waitClosed();
+      assert.equal(statusLines(text).length, 2);
+      assert.ok(text.endsWith("a/2"));
     } finally {
       await gw.close();
       await a.close();
