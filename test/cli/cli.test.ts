@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { defaultConfigOnFreePorts } from "./default-config.js";
 import { freePort, get } from "../helpers/net.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
@@ -166,16 +167,7 @@ describe("divisor CLI", () => {
       execFile(bin, ["--version"], (err, stdout) => (err ? reject(err) : resolvePromise(stdout.trim()))),
     );
     assert.equal(version, JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version);
-    const ports = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-    const file = join(dir, "built.yaml");
-    writeFileSync(
-      file,
-      readFileSync(join(ROOT, "defaults/divisor.yaml"), "utf8")
-        .replaceAll("127.0.0.1:8080", `127.0.0.1:${ports[0]}`)
-        .replaceAll("127.0.0.1:9001", `127.0.0.1:${ports[1]}`)
-        .replaceAll("127.0.0.1:9002", `127.0.0.1:${ports[2]}`)
-        .replaceAll("127.0.0.1:9003", `127.0.0.1:${ports[3]}`),
-    );
+    const { file, ports } = await defaultConfigOnFreePorts(dir, "built.yaml");
     const child = spawn(bin, ["start", "-c", file], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     child.stdout.on("data", (d) => {

@@ -5,6 +5,7 @@ import http from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, test } from "node:test";
+import { defaultConfigOnFreePorts } from "./default-config.js";
 import { freePort, get, startBackend, type TestBackend } from "../helpers/net.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
@@ -112,10 +113,39 @@ test("divisor reload fails clearly without a running gateway, and --workers refu
   assert.equal(missing.code, 1);
   assert.match(missing.err, /cannot read the pid file/);
 
+  // A pid file left by a process that has exited.
+  const stale = join(dir, "stale.pid");
+  const gone = spawn(process.execPath, ["-e", ""]);
+  await exited(gone);
+  writeFileSync(stale, `${gone.pid}\n`);
+  const staleRun = await new Promise<{ code: number; err: string }>((r) =>
+    execFile(process.execPath, [...CLI, "reload", "--pid-file", stale], { cwd: ROOT }, (err, _out, stderr) => r({ code: err ? 1 : 0, err: stderr })),
+  );
+  assert.equal(staleRun.code, 1);
+  assert.match(staleRun.err, /stale pid file/);
+
   const bad = join(dir, "bad.yaml");
   writeFileSync(bad, "listeners: []\n");
   const child = spawn(process.execPath, [...CLI, "start", "-c", bad, "--workers", "2"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   const logs = logsOf(child);
   assert.equal(await exited(child), 1);
   assert.doesNotMatch(logs(), /primary started/);
+});
+
+test("the built divisor command runs --workers 2 with its launcher as the worker entry, and the demo backends once, in the primary", async () => {
+  const bin = join(ROOT, "dist/cli/divisor.cjs");
+  assert.ok(existsSync(bin), "dist/cli/divisor.cjs is missing: run npm run build first (scripts/test.sh does)");
+  const { file, ports } = await defaultConfigOnFreePorts(dir, "built-workers.yaml");
+  const child = spawn(bin, ["start", "-c", file, "--workers", "2"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const logs = logsOf(child);
+  try {
+    await until(() => workerPids(logs()).length === 2, "two workers to start");
+    const backends = new Set<string>();
+    for (let i = 0; i < 3; i++) backends.add(JSON.parse((await get(`http://127.0.0.1:${ports[0]}/`)).body).backend);
+    assert.equal(backends.size, 3);
+    assert.doesNotMatch(logs(), /EADDRINUSE/);
+  } finally {
+    child.kill("SIGTERM");
+  }
+  assert.equal(await exited(child), 0);
 });
