@@ -139,17 +139,21 @@ async function runPrimary(path: string, log: Logger, count: number, opts: StartO
   writePidFile(opts.pidFile);
   let stopping = false;
   let backoffMs = 500;
+  const restarts = new Set<NodeJS.Timeout>();
   const fork = () => cluster.fork({ [WORKER_SKIPS_DEMO]: "1" });
+  const exitWhenNoWorkers = () => {
+    if (Object.keys(cluster.workers ?? {}).length > 0) return;
+    log.info("stopped");
+    void (demo?.close() ?? Promise.resolve()).then(() => process.exit(0));
+  };
   cluster.on("exit", (worker, code, signal) => {
-    if (stopping) {
-      if (Object.keys(cluster.workers ?? {}).length === 0) {
-        log.info("stopped");
-        void (demo?.close() ?? Promise.resolve()).then(() => process.exit(0));
-      }
-      return;
-    }
+    if (stopping) return exitWhenNoWorkers();
     log.error({ worker: worker.process.pid, code, signal, restartInMs: backoffMs }, "worker died; restarting it");
-    setTimeout(fork, backoffMs);
+    const timer = setTimeout(() => {
+      restarts.delete(timer);
+      fork();
+    }, backoffMs);
+    restarts.add(timer);
     backoffMs = Math.min(backoffMs * 2, 30_000);
   });
   cluster.on("listening", () => {
@@ -167,7 +171,10 @@ async function runPrimary(path: string, log: Logger, count: number, opts: StartO
     if (stopping) return;
     stopping = true;
     log.info({ signal }, "stopping: every worker finishes its in-flight requests");
+    // A restart still waiting out its back-off does not happen.
+    for (const timer of restarts) clearTimeout(timer);
     toWorkers("SIGTERM");
+    exitWhenNoWorkers();
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));

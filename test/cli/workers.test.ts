@@ -149,3 +149,20 @@ test("the built divisor command runs --workers 2 with its launcher as the worker
   }
   assert.equal(await exited(child), 0);
 });
+
+test("SIGTERM while every worker is dead and waiting out its restart back-off exits 0 without starting new workers", { timeout: 30_000 }, async () => {
+  const port = await freePort();
+  const file = join(dir, "dead.yaml");
+  writeFileSync(file, `listeners: [{ address: "127.0.0.1:${port}" }]\nservices: { app: { backends: ["${backend.address}"] } }\nrouters: { all: { service: app } }\n`);
+  const child = spawn(process.execPath, [...CLI, "start", "-c", file, "--workers", "2"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const logs = logsOf(child);
+  try {
+    await until(() => workerPids(logs()).length === 2, "two workers to start");
+    for (const pid of workerPids(logs())) process.kill(pid, "SIGKILL");
+    await until(() => (logs().match(/worker died; restarting it/g) ?? []).length === 2, "both deaths to be seen");
+  } finally {
+    child.kill("SIGTERM");
+  }
+  assert.equal(await exited(child), 0);
+  assert.equal(workerPids(logs()).length, 2, "a worker was restarted during shutdown");
+});
