@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-import { readFileSync } from "node:fs";
 import { Command } from "commander";
+import { VERSION } from "../observability/version.js";
 import { registerExplain } from "./explain.js";
 import { registerReload } from "./reload.js";
 import { registerRoutes } from "./routes.js";
@@ -8,13 +8,11 @@ import { registerSchema } from "./schema.js";
 import { registerStart } from "./start.js";
 import { registerValidate } from "./validate.js";
 
-const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
-
 const program = new Command();
 program
   .name("divisor")
   .description("Divisor: a TypeScript-native load balancer and API gateway")
-  .version(pkg.version, "-v, --version")
+  .version(VERSION, "-v, --version")
   .showHelpAfterError("(run with --help for usage)");
 registerStart(program);
 registerReload(program);

@@ -77,6 +77,8 @@ async function runGateway(path: string, log: Logger, options: { skipDemo: boolea
     gateway = createGateway(withoutDemo(config), { source: path });
     const bound = await gateway.listen();
     for (const b of bound) log.info({ listener: b.name, address: `${b.address}:${b.port}` }, `listening on http://${b.address}:${b.port}`);
+    const admin = gateway.adminAddress;
+    if (admin !== undefined) log.info({ admin: `${admin.address}:${admin.port}` }, `admin API on http://${admin.address}:${admin.port} (metrics at /metrics)`);
     writePidFile(options.pidFile);
     log.info({ config: path }, "gateway started");
   } catch (err) {

@@ -6,7 +6,7 @@
 import { z } from "zod";
 import type { JsonSchema } from "./json-schema.js";
 import type { PathSegment } from "./path.js";
-import { address, duration } from "./schema.js";
+import { address, duration } from "./schema-scalars.js";
 
 const DURATION_SIGNATURE = JSON.stringify((z.toJSONSchema(duration, { io: "input" }) as JsonSchema).anyOf);
 const ADDRESS_PATTERN = (z.toJSONSchema(address, { io: "input" }) as JsonSchema).pattern;

@@ -1,5 +1,5 @@
 // Hot path: one request/response pair, from routed head to logged response.
-import { HttpParseError, UpstreamError, statusForUpstreamFailure } from "../errors.js";
+import { HttpParseError, UpstreamError, type UpstreamFailure, statusForUpstreamFailure } from "../errors.js";
 import { ChunkedDecoder } from "../http1/chunked.js";
 import { HeaderList } from "../http1/headers.js";
 import { parseResponseHead } from "../http1/parse-response.js";
@@ -110,6 +110,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     this.id = client.nextExchangeId();
     this.listener = client.listenerName;
     this.startTime = performance.now();
+    client.stats.inFlight++;
     const policy = client.table.forwarding;
     const headers = new HeaderList(head.headers);
     const clientIp =
@@ -283,6 +284,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     const service = target.service!;
     const backend = this.pickBackend(undefined);
     if (backend === undefined) {
+      if (target.stats !== null) target.stats.noBackend++;
       this.failUpstream(new UpstreamError("no-backend", `service ${service.name} has no available backend`));
       return;
     }
@@ -404,8 +406,12 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
 
   // ---------------------------------------------------------------- outcomes and retries
 
-  /** A try failed: its backend's and its service's breakers learn it. */
-  private tryFailed(now: number): void {
+  /**
+   * A try failed: its backend's and its service's breakers learn it; `failure` is
+   * counted for metrics unless the backend answered (with a failure status).
+   */
+  private tryFailed(now: number, failure: UpstreamFailure | null): void {
+    if (failure !== null) this.backend!.pool.stats.failures[failure]++;
     this.backend!.breaker.onFailure(now);
     this.target!.service!.breaker.onFailure(now);
   }
@@ -543,6 +549,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     const next = this.pickBackend(this.backend);
     if (next === undefined || next === this.backend) return;
     if (!this.target!.service!.budget.tryRetry()) return;
+    if (this.target!.stats !== null) this.target!.stats.hedges++;
     this.hedge = new HedgeTry(this, next);
   }
 
@@ -590,7 +597,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     if (this.phase === Phase.Done) return;
     const now = performance.now();
     this.target!.service!.balancer.observe?.(this.backend!, now - this.upstreamStart, false);
-    this.tryFailed(now);
+    this.tryFailed(now, err.failure);
     const next = this.retryTarget();
     if (next !== undefined) this.retryOn(next);
     else this.failUpstream(err);
@@ -624,6 +631,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
       try {
         parsed = parseResponseHead(buf, offset, buf.length, this.head.method, MAX_RESPONSE_HEAD);
       } catch (err) {
+        this.tryFailed(performance.now(), "protocol-error");
         this.failUpstream(
           new UpstreamError("protocol-error", `backend ${this.backend!.address} sent a malformed response: ${(err as Error).message}`),
         );
@@ -652,7 +660,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
 
   private onResponseHead(head: ResponseHead, buf: Buffer, offset: number): void {
     const now = performance.now();
-    if (this.backend!.breaker.isFailureStatus(head.statusCode)) this.tryFailed(now);
+    if (this.backend!.breaker.isFailureStatus(head.statusCode)) this.tryFailed(now, null);
     else {
       this.trySucceeded(now);
       this.target!.service!.latency.record(now - this.upstreamStart);
@@ -790,6 +798,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
         used = this.resDecoder!.push(buf, start, end, this.dechunk ? this : NO_SINK);
       } catch (err) {
         this.errorCode = "ERR_UPSTREAM_PROTOCOL_ERROR";
+        this.backend!.pool.stats.failures["protocol-error"]++;
         this.dropUpstream();
         this.abort();
         void err;
@@ -872,7 +881,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     }
     if (this.phase === Phase.AwaitingHead) {
       const failure = new UpstreamError("reset", `backend ${this.backend!.address} closed the connection before responding (${err.message})`);
-      this.tryFailed(performance.now());
+      this.tryFailed(performance.now(), "reset");
       if (this.hedge !== null && noResponseYet) {
         // The hedge may still answer: wait for it.
         this.dropUpstream();
@@ -888,6 +897,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     }
     // Mid-body: the client can only learn by the connection closing.
     this.errorCode = "ERR_UPSTREAM_RESET";
+    this.backend!.pool.stats.failures.reset++;
     this.dropUpstream();
     this.abort();
   }
@@ -909,7 +919,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
       this.cancelHedge();
       const ms = this.target!.service!.responseTimeoutMs;
       const failure = new UpstreamError("response-timeout", `backend ${this.backend!.address} did not respond within ${ms} ms`);
-      this.tryFailed(performance.now());
+      this.tryFailed(performance.now(), "response-timeout");
       const next = this.resHeadBuf === null ? this.retryTarget() : undefined;
       if (next !== undefined) {
         this.dropUpstream();
@@ -1037,7 +1047,13 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     }
     this.phase = Phase.Done;
     this.durationMs = performance.now() - this.startTime;
+    this.client.stats.inFlight--;
     const target = this.target;
+    const stats = target === undefined ? this.client.table.unrouted : target.stats;
+    if (stats !== null) {
+      stats.record(this.backend ?? null, this.head.method, this.status, this.durationMs, this.requestBytes, this.responseBytes);
+      stats.retries += this.retriesDone;
+    }
     if (target !== undefined) {
       for (const mw of target.onLog) {
         try {

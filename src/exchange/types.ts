@@ -1,6 +1,7 @@
 // Hot path: what the exchange needs from the compiled runtime table and from its client connection.
 import type net from "node:net";
 import type { Middleware } from "../middleware/plugin.js";
+import type { ListenerStats, RouterStats } from "../observability/metrics/http-stats.js";
 import type { RouterTable } from "../router/table.js";
 import type { ServiceRuntime } from "../service/service.js";
 import type { ForwardingPolicy } from "./forwarding.js";
@@ -22,6 +23,8 @@ export interface RouteTarget {
   readonly onUpstreamRequest: readonly Middleware[];
   readonly onResponse: readonly Middleware[];
   readonly onLog: readonly Middleware[];
+  /** The router's request counters; null when metrics are off. */
+  readonly stats: RouterStats | null;
 }
 
 /** The immutable table a request is served with; a reload swaps it atomically. */
@@ -29,6 +32,8 @@ export interface RuntimeTable {
   readonly routers: RouterTable<RouteTarget>;
   readonly services: ReadonlyMap<string, ServiceRuntime>;
   readonly forwarding: ForwardingPolicy;
+  /** Counters for requests no router takes (404, refused paths); null when metrics are off. */
+  readonly unrouted: RouterStats | null;
 }
 
 /** The client side of an exchange, as the exchange sees it. */
@@ -38,6 +43,8 @@ export interface ClientSide {
   readonly listenerName: string;
   readonly scheme: "http" | "https";
   readonly peerIp: string;
+  /** The listener's counters (in-flight requests). */
+  readonly stats: ListenerStats;
   /** True while the gateway drains: the response says Connection: close. */
   readonly draining: boolean;
   /** Deadline (performance.now() ms) the exchange wants checked; 0 = none. */

@@ -1,11 +1,16 @@
 import type net from "node:net";
+import type { AdminServer } from "../admin/server.js";
+import type { AdminGateway } from "../admin/types.js";
 import { validateConfig } from "../config/load.js";
+import { ConfigError } from "../errors.js";
 import type { DivisorConfig, DivisorConfigInput, ListenerConfig } from "../config/schema.js";
 import type { DemoBackends } from "../demo/backends.js";
 import type { RuntimeTable } from "../exchange/types.js";
 import { DeadlineSweeper } from "../listener/deadlines.js";
 import { Listener, type ListenerOwner } from "../listener/listener.js";
 import type { Plugin } from "../middleware/plugin.js";
+import { GatewayMetrics, type MetricsSources } from "../observability/metrics/gateway-metrics.js";
+import { boundsInMs } from "../observability/metrics/histogram.js";
 import { BackendRegistry, type BackendSnapshot, type ServiceSnapshot } from "../service/service.js";
 import { compileRuntime } from "./runtime.js";
 
@@ -48,6 +53,13 @@ export interface Gateway {
   services(): ServiceSnapshot[];
   /** The validated configuration in force (deeply frozen). */
   readonly config: DivisorConfig;
+  /** The admin listener's bound address (after listen), when `admin` is configured. */
+  readonly adminAddress: BoundAddress | undefined;
+  /**
+   * The metrics the admin API serves at /metrics, for embedding them in your own
+   * server: Prometheus text format, or OpenMetrics with `{ openMetrics: true }`.
+   */
+  metrics(options?: { openMetrics?: boolean }): Promise<string>;
 }
 
 /**
@@ -67,9 +79,11 @@ export function createGateway(config: DivisorConfigInput | DivisorConfig, option
   return new GatewayImpl(config, options);
 }
 
-class GatewayImpl implements Gateway, ListenerOwner {
+class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
   readonly sweeper = new DeadlineSweeper();
-  private readonly registry = new BackendRegistry();
+  readonly gatewayMetrics: GatewayMetrics;
+  readonly metricsSources: MetricsSources;
+  private readonly registry: BackendRegistry;
   private readonly plugins: ReadonlyMap<string, Plugin<unknown>>;
   private readonly source: string;
   private current: DivisorConfig;
@@ -79,13 +93,19 @@ class GatewayImpl implements Gateway, ListenerOwner {
   private isDraining = false;
   private exchangeSeq = 0;
   private bound: BoundAddress[] = [];
+  private admin: AdminServer | null = null;
+  private adminBound: BoundAddress | undefined = undefined;
+  listeningSince = 0;
 
   constructor(config: DivisorConfigInput | DivisorConfig, options: GatewayOptions) {
     this.source = options.source ?? "<config>";
     this.plugins = new Map((options.plugins ?? []).map((p) => [p.name, p as Plugin<unknown>]));
     this.current = validateConfig(config, this.source);
+    this.gatewayMetrics = new GatewayMetrics(this.current.metrics);
+    this.registry = new BackendRegistry(boundsInMs(this.current.metrics.buckets));
+    this.metricsSources = { registry: this.registry, listeners: () => this.listeners.values() };
     const live = new Set<string>();
-    this.runtime = compileRuntime(this.current, this.registry, this.plugins, live);
+    this.runtime = compileRuntime(this.current, this.registry, this.plugins, live, this.gatewayMetrics);
     // Health checks start with the configuration, not with the first request.
     this.registry.startChecks();
     this.sweeper.every(() => this.registry.sweep(performance.now()));
@@ -115,6 +135,14 @@ class GatewayImpl implements Gateway, ListenerOwner {
     return this.isDraining;
   }
 
+  get adminAddress(): BoundAddress | undefined {
+    return this.adminBound;
+  }
+
+  metrics(options: { openMetrics?: boolean } = {}): Promise<string> {
+    return this.gatewayMetrics.render(this.metricsSources, options.openMetrics === true);
+  }
+
   nextExchangeId(): number {
     return ++this.exchangeSeq;
   }
@@ -126,7 +154,30 @@ class GatewayImpl implements Gateway, ListenerOwner {
       this.demo = await startDemoBackends(this.current.demo.backends);
     }
     await this.syncListeners(this.current.listeners);
+    await this.syncAdmin();
+    if (this.listeningSince === 0) this.listeningSince = Date.now();
     return this.bound;
+  }
+
+  /** Start, move, update or stop the admin listener to match the config in force. */
+  private async syncAdmin(): Promise<void> {
+    const config = this.current.admin;
+    if (this.admin !== null && (config === undefined || config.address !== this.admin.config.address)) {
+      await this.admin.close();
+      this.admin = null;
+      this.adminBound = undefined;
+    }
+    if (config === undefined) return;
+    if (this.admin !== null) {
+      this.admin.update(config);
+      return;
+    }
+    // Loaded only when configured: the admin API runs on node:http.
+    const { startAdmin } = await import("../admin/server.js");
+    if (this.current.metrics.process) await this.gatewayMetrics.collectProcessMetrics();
+    this.admin = await startAdmin(config, this);
+    const a = this.admin.address();
+    this.adminBound = { name: "admin", address: a.address, port: a.port };
   }
 
   private async syncListeners(configs: readonly ListenerConfig[]): Promise<void> {
@@ -161,14 +212,22 @@ class GatewayImpl implements Gateway, ListenerOwner {
   }
 
   async reload(config: DivisorConfigInput | DivisorConfig): Promise<void> {
-    const validated = validateConfig(config, this.source);
-    const live = new Set<string>();
-    const runtime = compileRuntime(validated, this.registry, this.plugins, live);
-    if (this.listeners.size > 0) await this.syncListeners(validated.listeners);
-    this.current = validated;
-    this.runtime = runtime;
-    this.registry.retain(live);
-    this.registry.startChecks();
+    try {
+      const validated = validateConfig(config, this.source);
+      refuseBucketChange(this.current, validated, this.source);
+      const live = new Set<string>();
+      const runtime = compileRuntime(validated, this.registry, this.plugins, live, this.gatewayMetrics);
+      if (this.listeners.size > 0) await this.syncListeners(validated.listeners);
+      this.current = validated;
+      this.runtime = runtime;
+      this.registry.retain(live);
+      this.registry.startChecks();
+      if (this.listeners.size > 0) await this.syncAdmin();
+    } catch (err) {
+      this.gatewayMetrics.reloaded(false);
+      throw err;
+    }
+    this.gatewayMetrics.reloaded(true);
   }
 
   async close(options: { gracePeriodMs?: number } = {}): Promise<void> {
@@ -186,6 +245,18 @@ class GatewayImpl implements Gateway, ListenerOwner {
     for (const l of listeners) l.destroyAll();
     this.registry.destroyAll();
     this.sweeper.close();
+    if (this.admin !== null) await this.admin.close();
+    this.gatewayMetrics.stopProcessMetrics();
     if (this.demo !== null) await this.demo.close();
   }
+}
+
+/** Histogram buckets are fixed for the life of the process: series must keep their buckets. */
+function refuseBucketChange(current: DivisorConfig, next: DivisorConfig, source: string): void {
+  const a = current.metrics.buckets;
+  const b = next.metrics.buckets;
+  if (a.length === b.length && a.every((v, i) => v === b[i])) return;
+  throw new ConfigError([
+    { file: source, line: 0, column: 0, path: "metrics.buckets", message: "histogram buckets cannot change on reload (series would change meaning); restart the gateway to change them" },
+  ]);
 }

@@ -5,19 +5,21 @@ import type { RouteTarget, RuntimeTable } from "../exchange/types.js";
 import type { Middleware, Plugin } from "../middleware/plugin.js";
 import { createMiddleware } from "../middleware/registry.js";
 import { compileRouterTable, routeDefinitions } from "../router/compile.js";
+import type { GatewayMetrics } from "../observability/metrics/gateway-metrics.js";
 import type { BackendRegistry, ServiceRuntime } from "../service/service.js";
 
 /**
  * Compile a validated config into the immutable table requests are served with.
  * Backend state comes from `registry`, so backends the new config keeps keep their
  * pools and counters; `live` collects their ids so the caller can drop the rest
- * once the new table is in force.
+ * once the new table is in force. Without `metrics` (the CLI's offline checks) nothing is counted.
  */
 export function compileRuntime(
   config: DivisorConfig,
   registry: BackendRegistry,
   plugins: ReadonlyMap<string, Plugin<unknown>>,
   live: Set<string>,
+  metrics?: GatewayMetrics,
 ): RuntimeTable {
   // Everything that can still refuse the config runs before the registry is touched,
   // so a refused reload leaves the running backends' weights, pools and checks as they were.
@@ -53,10 +55,11 @@ export function compileRuntime(
       // Response phases run in reverse order, like unwinding a stack.
       onResponse: chain.filter((m) => m.onResponse !== undefined).reverse(),
       onLog: chain.filter((m) => m.onLog !== undefined),
+      stats: metrics?.router(tenant, name, router.service) ?? null,
     };
   });
   const routers = compileRouterTable(definitions, config.tenants);
-  return { routers, services, forwarding: compileForwarding(config.proxy) };
+  return { routers, services, forwarding: compileForwarding(config.proxy), unrouted: metrics?.enabled ? metrics.unrouted : null };
 }
 
 function unknownReference(path: string, message: string): ConfigError {

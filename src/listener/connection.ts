@@ -7,6 +7,7 @@ import { errorResponse, directResponseHead } from "../exchange/responses.js";
 import type { ClientSide, RuntimeTable } from "../exchange/types.js";
 import { parseRequestHead } from "../http1/parse-request.js";
 import type { HeadLimits } from "../http1/types.js";
+import type { ListenerStats } from "../observability/metrics/http-stats.js";
 import type { Timed } from "./deadlines.js";
 
 /** What a connection needs from its listener (and, through it, the gateway). */
@@ -16,6 +17,8 @@ export interface ListenerContext {
   readonly limits: HeadLimits;
   readonly headerTimeoutMs: number;
   readonly idleTimeoutMs: number;
+  /** The listener's counters, kept across reloads. */
+  readonly stats: ListenerStats;
   /** The table in force now; read once per exchange. */
   table(): RuntimeTable;
   draining(): boolean;
@@ -36,6 +39,7 @@ const enum Wait {
 export class ClientConnection implements ClientSide, Timed {
   readonly socket: net.Socket;
   readonly peerIp: string;
+  readonly stats: ListenerStats;
   readonly listenerName: string;
   readonly scheme: "http" | "https";
   table: RuntimeTable;
@@ -54,6 +58,8 @@ export class ClientConnection implements ClientSide, Timed {
     this.ctx = ctx;
     this.peerIp = normalizeIp(socket.remoteAddress);
     this.listenerName = ctx.name;
+    this.stats = ctx.stats;
+    this.stats.accepted++;
     this.scheme = ctx.scheme;
     this.table = ctx.table();
     socket.setNoDelay(true);
@@ -163,6 +169,7 @@ export class ClientConnection implements ClientSide, Timed {
   }
 
   private rejectHead(err: unknown): void {
+    this.stats.rejectedHeads++;
     const status = err instanceof HttpParseError ? err.status : 400;
     const message = err instanceof Error ? err.message : "malformed request";
     const res = errorResponse(status, message);

@@ -1,6 +1,8 @@
 import net from "node:net";
 import type { ListenerConfig } from "../config/schema.js";
 import type { RuntimeTable } from "../exchange/types.js";
+import type { GatewayMetrics } from "../observability/metrics/gateway-metrics.js";
+import type { ListenerStats } from "../observability/metrics/http-stats.js";
 import { ClientConnection, type ListenerContext } from "./connection.js";
 import type { DeadlineSweeper } from "./deadlines.js";
 
@@ -10,12 +12,14 @@ export interface ListenerOwner {
   draining(): boolean;
   nextExchangeId(): number;
   readonly sweeper: DeadlineSweeper;
+  readonly gatewayMetrics: GatewayMetrics;
 }
 
 /** An address the gateway accepts HTTP/1.1 connections on. */
 export class Listener implements ListenerContext {
   readonly name: string;
   readonly scheme = "http" as const;
+  readonly stats: ListenerStats;
   config: ListenerConfig;
   private readonly owner: ListenerOwner;
   private readonly server: net.Server;
@@ -25,6 +29,7 @@ export class Listener implements ListenerContext {
     this.config = config;
     this.name = config.name ?? config.address;
     this.owner = owner;
+    this.stats = owner.gatewayMetrics.listener(this.name);
     // allowHalfOpen: a client that half-closes after its request still gets the response.
     this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
     if (config.maxConnections > 0) this.server.maxConnections = config.maxConnections;

@@ -1,5 +1,7 @@
 // Hot path: a service picks a backend and hands out its connection pool.
 import type { HealthCheckConfig, RetryConfig, ServiceConfig, StickyConfig } from "../config/schema.js";
+import { DEFAULT_BUCKETS } from "../config/schema-observability.js";
+import { boundsInMs } from "../observability/metrics/histogram.js";
 import { BackendPool, type PoolOptions } from "../upstream/pool.js";
 import { createBalancer } from "./balancers/index.js";
 import type { Balancer, BackendState, SelectContext } from "./balancers/types.js";
@@ -123,11 +125,17 @@ export function splitHostPort(address: string): { host: string; port: number } {
  * backend keeps its in-flight count, latency average and idle connections.
  */
 export class BackendRegistry {
+  /** Bucket bounds (ms) of each backend's connect-time histogram. */
+  private readonly histogramBoundsMs: Float64Array;
   private readonly byId = new Map<string, ServiceBackend>();
   private readonly budgets = new Map<string, RetryBudget>();
   private readonly limits = new Map<string, AdmissionLimit>();
   private readonly serviceBreakers = new Map<string, CircuitBreaker>();
   private readonly latencies = new Map<string, LatencyWindow>();
+
+  constructor(histogramBoundsMs: Float64Array = boundsInMs(DEFAULT_BUCKETS)) {
+    this.histogramBoundsMs = histogramBoundsMs;
+  }
 
   /** Build (or reuse) the runtime of one service. */
   build(name: string, config: ServiceConfig, live: Set<string>): ServiceRuntime {
@@ -147,7 +155,7 @@ export class BackendRegistry {
         const state: BackendState = { id, address: b.address, host, port, weight: b.weight, active: 0, ewmaMs: 0, available: true };
         const breaker = new CircuitBreaker(config.circuitBreaker);
         backend = Object.assign(state, {
-          pool: new BackendPool(state, options),
+          pool: new BackendPool(state, options, this.histogramBoundsMs),
           breaker,
           downReasons: 0,
           health: undefined as HealthChecker | undefined,
@@ -281,10 +289,15 @@ export class BackendRegistry {
     for (const window of this.latencies.values()) window.refresh(now);
   }
 
+  /** Every backend with the name of its service. */
+  *entries(): IterableIterator<[string, ServiceBackend]> {
+    for (const b of this.byId.values()) yield [b.id.slice(0, b.id.length - b.address.length - 1), b];
+  }
+
   /** State of every backend, for the library API (and, later, metrics and the admin API). */
   snapshot(): BackendSnapshot[] {
-    return [...this.byId.values()].map((b) => ({
-      service: b.id.slice(0, b.id.length - b.address.length - 1),
+    return [...this.entries()].map(([service, b]) => ({
+      service,
       address: b.address,
       available: b.available,
       weight: b.weight,

@@ -2,6 +2,7 @@
 import net from "node:net";
 import { UpstreamError } from "../errors.js";
 import type { BackendState } from "../service/balancers/types.js";
+import { UpstreamStats } from "./stats.js";
 
 /** Who gets a connection from the pool (the exchange). */
 export interface PoolClient {
@@ -106,10 +107,17 @@ export class BackendPool {
   private closing = false;
   /** Dropped by a reload: serve what is in flight, keep nothing idle. */
   private draining = false;
+  readonly stats: UpstreamStats;
 
-  constructor(backend: BackendState, options: PoolOptions) {
+  constructor(backend: BackendState, options: PoolOptions, histogramBoundsMs: Float64Array) {
     this.backend = backend;
     this.options = options;
+    this.stats = new UpstreamStats(histogramBoundsMs);
+  }
+
+  /** Connections in use by an exchange. */
+  get leasedCount(): number {
+    return this.all.size - this.idle.length;
   }
 
   get size(): number {
@@ -150,6 +158,7 @@ export class BackendPool {
     const socket = net.connect({ host, port, noDelay: true });
     const conn = new UpstreamConnection(socket, this);
     this.all.add(conn);
+    const started = performance.now();
     let settled = false;
     const fail = (err: UpstreamError) => {
       if (settled) return;
@@ -168,6 +177,8 @@ export class BackendPool {
       if (settled) return;
       settled = true;
       socket.setTimeout(0);
+      this.stats.opened++;
+      this.stats.connect.observe(performance.now() - started);
       if (this.closing) {
         conn.destroy();
         client.onUpstreamFailed(new UpstreamError("connect-error", "the gateway is shutting down"));

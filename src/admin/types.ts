@@ -1,0 +1,68 @@
+/**
+ * What admin routes see: the request (already authenticated) and the gateway's
+ * state through a narrow interface, never the gateway's internals.
+ */
+import type { AdminConfig } from "../config/schema-observability.js";
+import type { DivisorConfig } from "../config/schema.js";
+import type { BoundAddress } from "../gateway/gateway.js";
+import type { MetricsSources, GatewayMetrics } from "../observability/metrics/gateway-metrics.js";
+import type { BackendSnapshot, ServiceSnapshot } from "../service/service.js";
+
+/** The gateway as the admin API drives it. */
+export interface AdminGateway {
+  readonly config: DivisorConfig;
+  readonly addresses: readonly BoundAddress[];
+  readonly gatewayMetrics: GatewayMetrics;
+  readonly metricsSources: MetricsSources;
+  /** When the gateway started serving (Date.now()), or 0 before listen() finished. */
+  readonly listeningSince: number;
+  draining(): boolean;
+  backends(): BackendSnapshot[];
+  services(): ServiceSnapshot[];
+}
+
+/** Who made an admin request. */
+export interface AdminPrincipal {
+  /** Token name, or "localhost" when no tokens are configured. */
+  readonly name: string;
+  /** Tenant the token is scoped to; undefined = the whole gateway. */
+  readonly tenant: string | undefined;
+  readonly readOnly: boolean;
+}
+
+export interface AdminRequest {
+  readonly method: string;
+  /** Path without the query string. */
+  readonly path: string;
+  readonly query: URLSearchParams;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  /** Path parameters of the matched route (":name" segments). */
+  readonly params: Readonly<Record<string, string>>;
+  readonly principal: AdminPrincipal;
+  /** The request body (admin bodies are small; larger than 1 MiB is refused with 413). */
+  readonly body: Buffer;
+}
+
+export interface AdminResponse {
+  status: number;
+  /** A string or Buffer is sent as is; anything else as JSON. */
+  body: unknown;
+  headers?: Record<string, string>;
+}
+
+/** One admin endpoint. Routes that change state need a token that isn't read-only. */
+export interface AdminRoute {
+  readonly method: "GET" | "POST" | "PUT" | "DELETE";
+  /** "/api/services/:service" style: literal segments and ":name" parameters. */
+  readonly path: string;
+  readonly description: string;
+  /** The route changes state (refused to read-only tokens). */
+  readonly writes?: boolean;
+  /** Open to every caller that may reach the listener, without a token (health probes). */
+  readonly public?: boolean;
+  /** Tenant-scoped tokens may call it (the handler filters by principal.tenant). */
+  readonly tenantScoped?: boolean;
+  handle(req: AdminRequest, gateway: AdminGateway): AdminResponse | Promise<AdminResponse>;
+}
+
+export type { AdminConfig };

@@ -1,0 +1,246 @@
+/**
+ * The gateway's metrics: counters the request path updates (per router, per
+ * listener, per backend) and the gauges read from live state at scrape time,
+ * rendered in the Prometheus text format or OpenMetrics.
+ *
+ * Label values are names from the configuration (tenants, routers, services,
+ * listeners, backend addresses) and small fixed sets (method, status class,
+ * failure kind), never a request's raw path or host, so cardinality is bounded
+ * by the configuration.
+ */
+import type { MetricsConfig } from "../../config/schema-observability.js";
+import { BREAKER_STATE_NAMES } from "../../service/breaker.js";
+import type { BackendRegistry } from "../../service/service.js";
+import { UPSTREAM_FAILURES } from "../../upstream/stats.js";
+import { VERSION } from "../version.js";
+import { ExpositionWriter, type Labels, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } from "./exposition.js";
+import { boundsInMs } from "./histogram.js";
+import { ListenerStats, type RequestSeries, RouterStats } from "./http-stats.js";
+
+/** A listener as metrics see it at scrape time. */
+export interface ListenerGauge {
+  readonly name: string;
+  readonly connectionCount: number;
+}
+
+/** What a scrape reads besides the counters: live state owned by the gateway. */
+export interface MetricsSources {
+  readonly registry: BackendRegistry;
+  listeners(): Iterable<ListenerGauge>;
+}
+
+interface ProcessMetrics {
+  metrics(): Promise<string>;
+  setContentType(type: string): void;
+}
+
+const BREAKER_STATES = ["closed", "open", "half_open"] as const;
+
+export class GatewayMetrics {
+  readonly enabled: boolean;
+  readonly bucketsSeconds: readonly number[];
+  readonly boundsMs: Float64Array;
+  private readonly routers = new Map<string, RouterStats>();
+  private readonly listenerStats = new Map<string, ListenerStats>();
+  /** Requests no router matched (and malformed paths), counted with router="". */
+  readonly unrouted: RouterStats;
+  private reloads = { success: 0, failure: 0 };
+  private lastReloadOk = true;
+  private lastSuccessAt = Date.now() / 1000;
+  private process: ProcessMetrics | null = null;
+
+  constructor(config: MetricsConfig) {
+    this.enabled = config.enabled;
+    this.bucketsSeconds = config.buckets;
+    this.boundsMs = boundsInMs(config.buckets);
+    this.unrouted = new RouterStats("", "", "", this.boundsMs);
+  }
+
+  /** The counters of a router (kept across reloads), or null when metrics are off. */
+  router(tenant: string | undefined, router: string, service: string | undefined): RouterStats | null {
+    if (!this.enabled) return null;
+    const key = `${tenant ?? ""}/${router}`;
+    let stats = this.routers.get(key);
+    if (stats === undefined) {
+      stats = new RouterStats(router, tenant ?? "", service ?? "", this.boundsMs);
+      this.routers.set(key, stats);
+    } else stats.service = service ?? "";
+    return stats;
+  }
+
+  listener(name: string): ListenerStats {
+    let stats = this.listenerStats.get(name);
+    if (stats === undefined) {
+      stats = new ListenerStats(name);
+      this.listenerStats.set(name, stats);
+    }
+    return stats;
+  }
+
+  reloaded(ok: boolean): void {
+    if (ok) {
+      this.reloads.success++;
+      this.lastSuccessAt = Date.now() / 1000;
+    } else this.reloads.failure++;
+    this.lastReloadOk = ok;
+  }
+
+  /**
+   * Start collecting process and runtime metrics (prom-client's default metrics:
+   * CPU, memory, heap, GC, event-loop delay, handles). Loaded only when asked for.
+   */
+  async collectProcessMetrics(): Promise<void> {
+    if (this.process !== null) return;
+    const prom = await import("prom-client");
+    const registry = new prom.Registry();
+    prom.collectDefaultMetrics({ register: registry });
+    this.process = registry as unknown as ProcessMetrics;
+  }
+
+  /** Stop the process collectors' timers and observers. */
+  stopProcessMetrics(): void {
+    const registry = this.process as unknown as { clear?(): void } | null;
+    registry?.clear?.();
+    this.process = null;
+  }
+
+  async render(sources: MetricsSources, openMetrics: boolean): Promise<string> {
+    const w = new ExpositionWriter(openMetrics);
+    w.family("divisor_build_info", "gauge", "Divisor's version; always 1.").sample(
+      [
+        ["version", VERSION],
+        ["nodejs_version", process.versions.node],
+      ],
+      1,
+    );
+    if (this.enabled) this.renderRequests(w);
+    this.renderListeners(w, sources);
+    this.renderBackends(w, sources.registry);
+    this.renderReloads(w);
+    if (this.process !== null) {
+      this.process.setContentType(openMetrics ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE);
+      w.raw(await this.process.metrics());
+    }
+    return w.finish();
+  }
+
+  private renderRequests(w: ExpositionWriter): void {
+    const all = [...this.routers.values(), this.unrouted];
+    type Row = { labels: Labels; series: RequestSeries };
+    const rows: Row[] = [];
+    for (const stats of all) {
+      for (const cell of stats.byBackend.values()) {
+        for (const series of cell.series) {
+          if (series === undefined) continue;
+          rows.push({
+            labels: [
+              ["tenant", stats.tenant],
+              ["router", stats.router],
+              ["service", stats.service],
+              ["backend", cell.backend],
+              ["method", series.method],
+              ["status_class", series.statusClass],
+            ],
+            series,
+          });
+        }
+      }
+    }
+    w.family("divisor_http_requests", "counter", "Requests answered, by tenant, router, service, backend, method and status class (499: the client left first).");
+    for (const r of rows) w.sample(r.labels, r.series.duration.count);
+    w.family("divisor_http_request_duration_seconds", "histogram", "Time from a request's head to the end of its response.", "seconds");
+    for (const r of rows) w.histogram(r.labels, r.series.duration, this.bucketsSeconds);
+    w.family("divisor_http_request_body_bytes", "counter", "Request body bytes received from clients.");
+    for (const r of rows) w.sample(r.labels, r.series.requestBytes);
+    w.family("divisor_http_response_body_bytes", "counter", "Response body bytes sent to clients.");
+    for (const r of rows) w.sample(r.labels, r.series.responseBytes);
+
+    const routerLabels = (s: RouterStats): Labels => [
+      ["tenant", s.tenant],
+      ["router", s.router],
+      ["service", s.service],
+    ];
+    w.family("divisor_retries", "counter", "Retries taken (tries after the first, each on another backend).");
+    for (const s of this.routers.values()) w.sample(routerLabels(s), s.retries);
+    w.family("divisor_hedged_requests", "counter", "Requests that got a hedged second try because the first was slow.");
+    for (const s of this.routers.values()) w.sample(routerLabels(s), s.hedges);
+  }
+
+  private renderListeners(w: ExpositionWriter, sources: MetricsSources): void {
+    const open = new Map<string, number>();
+    for (const l of sources.listeners()) open.set(l.name, l.connectionCount);
+    const stats = [...this.listenerStats.values()];
+    const label = (name: string): Labels => [["listener", name]];
+    w.family("divisor_listener_connections", "gauge", "Client connections open now.");
+    for (const [name, count] of open) w.sample(label(name), count);
+    w.family("divisor_listener_connections_accepted", "counter", "Client connections accepted.");
+    for (const s of stats) w.sample(label(s.listener), s.accepted);
+    w.family("divisor_http_requests_in_flight", "gauge", "Requests being served now.");
+    for (const s of stats) w.sample(label(s.listener), s.inFlight);
+    w.family("divisor_http_request_parse_errors", "counter", "Requests refused before routing: malformed, ambiguous or oversized heads.");
+    for (const s of stats) w.sample(label(s.listener), s.rejectedHeads);
+  }
+
+  private renderBackends(w: ExpositionWriter, registry: BackendRegistry): void {
+    const backends = [...registry.entries()];
+    const label = (service: string, address: string): Labels => [
+      ["service", service],
+      ["backend", address],
+    ];
+    w.family("divisor_backend_up", "gauge", "1 when the backend is in rotation (health checks pass, circuit not open, not drained), else 0.");
+    for (const [service, b] of backends) w.sample(label(service, b.address), b.available ? 1 : 0);
+    w.family("divisor_backend_healthy", "gauge", "Result of the backend's active health checks (1 healthy, 0 not); only for services with healthCheck.");
+    for (const [service, b] of backends) if (b.health !== undefined) w.sample(label(service, b.address), b.health.healthy ? 1 : 0);
+    w.family("divisor_backend_circuit_state", "gauge", "The backend's circuit breaker state: 1 for the current state, 0 for the others.");
+    for (const [service, b] of backends) {
+      const now = BREAKER_STATE_NAMES[b.breaker.state].replace("-", "_");
+      for (const state of BREAKER_STATES) w.sample([...label(service, b.address), ["state", state]], state === now ? 1 : 0);
+    }
+    w.family("divisor_backend_requests_in_flight", "gauge", "Exchanges in flight to the backend.");
+    for (const [service, b] of backends) w.sample(label(service, b.address), b.active);
+    w.family("divisor_backend_weight", "gauge", "The backend's effective weight (lower while slow start ramps it up).");
+    for (const [service, b] of backends) w.sample(label(service, b.address), b.weight);
+    w.family("divisor_backend_latency_ewma_seconds", "gauge", "Moving average of the backend's response time, as latency-aware balancers see it.", "seconds");
+    for (const [service, b] of backends) w.sample(label(service, b.address), b.ewmaMs / 1000);
+
+    w.family("divisor_upstream_connections", "gauge", "Connections to the backend, by state (idle in the pool, or active in an exchange).");
+    for (const [service, b] of backends) {
+      w.sample([...label(service, b.address), ["state", "idle"]], b.pool.idleCount);
+      w.sample([...label(service, b.address), ["state", "active"]], b.pool.leasedCount);
+    }
+    w.family("divisor_upstream_connect_duration_seconds", "histogram", "Time to open a new connection to the backend.", "seconds");
+    for (const [service, b] of backends) w.histogram(label(service, b.address), b.pool.stats.connect, this.bucketsSeconds);
+    w.family("divisor_upstream_errors", "counter", "Failed tries to a backend, by kind (connect-refused, response-timeout, reset...).");
+    for (const [service, b] of backends) {
+      const failures = b.pool.stats.failures;
+      for (const kind of UPSTREAM_FAILURES) {
+        if (kind === "no-backend") continue;
+        w.sample([...label(service, b.address), ["kind", kind]], failures[kind]);
+      }
+    }
+    const noBackend = new Map<string, number>();
+    for (const s of this.routers.values()) if (s.service !== "") noBackend.set(s.service, (noBackend.get(s.service) ?? 0) + s.noBackend);
+    for (const [service, count] of noBackend) w.sample([...label(service, ""), ["kind", "no-backend"]], count);
+
+    const services = registry.services();
+    w.family("divisor_service_circuit_state", "gauge", "The service-wide circuit breaker state: 1 for the current state, 0 for the others.");
+    for (const s of services) {
+      const now = s.breaker.replace("-", "_");
+      for (const state of BREAKER_STATES) w.sample([["service", s.name], ["state", state]], state === now ? 1 : 0);
+    }
+    w.family("divisor_service_requests_in_flight", "gauge", "Requests holding one of the service's in-flight slots.");
+    for (const s of services) w.sample([["service", s.name]], s.inFlight);
+    w.family("divisor_service_queued_requests", "gauge", "Requests waiting for one of the service's in-flight slots.");
+    for (const s of services) w.sample([["service", s.name]], s.queued);
+  }
+
+  private renderReloads(w: ExpositionWriter): void {
+    w.family("divisor_config_reloads", "counter", "Configuration reloads, by result (success, failure).");
+    w.sample([["result", "success"]], this.reloads.success);
+    w.sample([["result", "failure"]], this.reloads.failure);
+    w.family("divisor_config_last_reload_successful", "gauge", "1 when the last reload succeeded (or none was tried), 0 when it was refused.");
+    w.sample([], this.lastReloadOk ? 1 : 0);
+    w.family("divisor_config_last_reload_success_timestamp_seconds", "gauge", "When the configuration in force was loaded (Unix time).", "seconds");
+    w.sample([], this.lastSuccessAt);
+  }
+}
