@@ -89,16 +89,22 @@ backend backend
 `;
 }
 
-/** Divisor: one listener, one service with the one backend, one router sending everything there. */
 /**
- * Divisor's bench config. `bare` turns the resilience machinery off (no retries,
- * no circuit breaker), so the bench shows what it costs on the hot path.
+ * How Divisor runs in the bench: "default" with every default (request metrics
+ * counted, no admin listener); "admin" adds the admin listener, which serves
+ * /metrics and collects process metrics; "bare" turns the resilience machinery
+ * off (no retries, no circuit breaker); "no-metrics" turns request metrics off.
+ * The ratios to "default" are what each costs.
  */
-export function divisorYaml(port: number, backendPort: number, bare = false): string {
-  const resilience = bare ? "\n    retries: { attempts: 0 }\n    circuitBreaker: { enabled: false }" : "";
+export type DivisorVariant = "default" | "admin" | "bare" | "no-metrics";
+
+/** Divisor: one listener, one service with the one backend, one router sending everything there. */
+export function divisorYaml(port: number, backendPort: number, variant: DivisorVariant = "default"): string {
+  const resilience = variant === "bare" ? "\n    retries: { attempts: 0 }\n    circuitBreaker: { enabled: false }" : "";
+  const observability = variant === "no-metrics" ? "metrics: { enabled: false }\n" : variant === "admin" ? 'admin: { address: "127.0.0.1:0" }\n' : "";
   return `listeners:
   - address: "127.0.0.1:${port}"
-services:
+${observability}services:
   backend:
     backends: ["127.0.0.1:${backendPort}"]${resilience}
 routers:

@@ -34,6 +34,8 @@ export const GOALS = {
   throughputVsNodeHttpProxy: 2,
   peakRssMiB: 60,
   firstResponseMs: 150,
+  /** CPU per request with metrics on, relative to metrics off (issue 4). */
+  metricsOverhead: 1.05,
 } as const;
 
 export interface ReportHeader {
@@ -140,6 +142,7 @@ export function checkGoals(results: readonly TargetResult[]): GoalCheck[] {
   const d = measured(results, "divisor");
   const nginx = measured(results, "nginx");
   const nhp = measured(results, "node-http-proxy");
+  const noMetrics = measured(results, "divisor-no-metrics");
   const check = (goal: string, value: number | undefined, unit: string, pass: (v: number) => boolean): GoalCheck =>
     value === undefined ? { goal, value: "n/a", pass: undefined } : { goal, value: `${value.toFixed(unit === "x" ? 2 : 1)}${unit}`, pass: pass(value) };
   return [
@@ -152,6 +155,12 @@ export function checkGoals(results: readonly TargetResult[]): GoalCheck[] {
     ),
     check(`peak RSS ≤ ${GOALS.peakRssMiB} MB`, d && d.peakRssBytes / MiB, " MB", (v) => v <= GOALS.peakRssMiB),
     check(`first proxied request ≤ ${GOALS.firstResponseMs} ms`, d?.firstResponseMs, " ms", (v) => v <= GOALS.firstResponseMs),
+    check(
+      `CPU µs/req with metrics ≤ ${GOALS.metricsOverhead}x without`,
+      d && noMetrics && d.cpuUsPerRequest / noMetrics.cpuUsPerRequest,
+      "x",
+      (v) => v <= GOALS.metricsOverhead,
+    ),
   ];
 }
 

@@ -5,7 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { divisorYaml, haproxyConf, proxyNginxConf } from "./configs.js";
+import { type DivisorVariant, divisorYaml, haproxyConf, proxyNginxConf } from "./configs.js";
 import { type BenchProcess, descendants, spawnPinned } from "./processes.js";
 
 /** Where and against what a target runs. */
@@ -51,26 +51,24 @@ export function startNginx(name: string, core: number, dir: string, conf: string
 /** The Divisor entry point the bench runs (built JavaScript, no TypeScript loader). */
 export const DIVISOR_MAIN = "dist/cli/divisor.cjs";
 
-export const TARGETS: readonly Target[] = [
-  {
-    id: "divisor",
-    label: "divisor",
+function divisorTarget(id: string, variant: DivisorVariant): Target {
+  return {
+    id,
+    label: id,
     start: (ctx, port) => {
-      const conf = writeConfig(ctx, "divisor.yaml", divisorYaml(port, ctx.backendPort));
+      const conf = writeConfig(ctx, `${id}.yaml`, divisorYaml(port, ctx.backendPort, variant));
       // Run as users do, through the bin's shebang, which carries Divisor's Node flags.
-      return spawnPinned("divisor", ctx.core, join(ctx.root, DIVISOR_MAIN), ["start", "-c", conf], ctx.dir);
+      return spawnPinned(id, ctx.core, join(ctx.root, DIVISOR_MAIN), ["start", "-c", conf], ctx.dir);
     },
     measuredPids: processTree,
-  },
-  {
-    id: "divisor-bare",
-    label: "divisor-bare",
-    start: (ctx, port) => {
-      const conf = writeConfig(ctx, "divisor-bare.yaml", divisorYaml(port, ctx.backendPort, true));
-      return spawnPinned("divisor-bare", ctx.core, join(ctx.root, DIVISOR_MAIN), ["start", "-c", conf], ctx.dir);
-    },
-    measuredPids: processTree,
-  },
+  };
+}
+
+export const TARGETS: readonly Target[] = [
+  divisorTarget("divisor", "default"),
+  divisorTarget("divisor-admin", "admin"),
+  divisorTarget("divisor-bare", "bare"),
+  divisorTarget("divisor-no-metrics", "no-metrics"),
   {
     id: "nginx",
     label: "nginx",

@@ -139,7 +139,7 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
     return this.adminBound;
   }
 
-  metrics(options: { openMetrics?: boolean } = {}): Promise<string> {
+  async metrics(options: { openMetrics?: boolean } = {}): Promise<string> {
     return this.gatewayMetrics.render(this.metricsSources, options.openMetrics === true);
   }
 

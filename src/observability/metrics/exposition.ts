@@ -82,13 +82,6 @@ export class ExpositionWriter {
     return this;
   }
 
-  /** Text already in this writer's format (another library's families), without any "# EOF". */
-  raw(text: string): this {
-    const body = text.replace(/# EOF\s*$/, "").trimEnd();
-    if (body !== "") this.out.push(body);
-    return this;
-  }
-
   finish(): string {
     if (this.openMetrics) this.out.push("# EOF");
     const text = `${this.out.join("\n")}\n`;

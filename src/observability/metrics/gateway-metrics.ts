@@ -13,8 +13,9 @@ import { BREAKER_STATE_NAMES } from "../../service/breaker.js";
 import type { BackendRegistry } from "../../service/service.js";
 import { UPSTREAM_FAILURES } from "../../upstream/stats.js";
 import { VERSION } from "../version.js";
-import { ExpositionWriter, type Labels, OPENMETRICS_CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE } from "./exposition.js";
+import { ExpositionWriter, type Labels } from "./exposition.js";
 import { boundsInMs } from "./histogram.js";
+import type { ProcessMetrics } from "./process-metrics.js";
 import { ListenerStats, type RequestSeries, RouterStats } from "./http-stats.js";
 
 /** A listener as metrics see it at scrape time. */
@@ -27,11 +28,6 @@ export interface ListenerGauge {
 export interface MetricsSources {
   readonly registry: BackendRegistry;
   listeners(): Iterable<ListenerGauge>;
-}
-
-interface ProcessMetrics {
-  metrics(): Promise<string>;
-  setContentType(type: string): void;
 }
 
 const BREAKER_STATES = ["closed", "open", "half_open"] as const;
@@ -86,25 +82,22 @@ export class GatewayMetrics {
   }
 
   /**
-   * Start collecting process and runtime metrics (prom-client's default metrics:
-   * CPU, memory, heap, GC, event-loop delay, handles). Loaded only when asked for.
+   * Start collecting process and runtime metrics (CPU, memory, heap, GC,
+   * event-loop delay, handles); loaded only when asked for (admin configured).
    */
   async collectProcessMetrics(): Promise<void> {
     if (this.process !== null) return;
-    const prom = await import("prom-client");
-    const registry = new prom.Registry();
-    prom.collectDefaultMetrics({ register: registry });
-    this.process = registry as unknown as ProcessMetrics;
+    const { ProcessMetrics } = await import("./process-metrics.js");
+    this.process = new ProcessMetrics();
   }
 
   /** Stop the process collectors' timers and observers. */
   stopProcessMetrics(): void {
-    const registry = this.process as unknown as { clear?(): void } | null;
-    registry?.clear?.();
+    this.process?.stop();
     this.process = null;
   }
 
-  async render(sources: MetricsSources, openMetrics: boolean): Promise<string> {
+  render(sources: MetricsSources, openMetrics: boolean): string {
     const w = new ExpositionWriter(openMetrics);
     w.family("divisor_build_info", "gauge", "Divisor's version; always 1.").sample(
       [
@@ -117,10 +110,7 @@ export class GatewayMetrics {
     this.renderListeners(w, sources);
     this.renderBackends(w, sources.registry);
     this.renderReloads(w);
-    if (this.process !== null) {
-      this.process.setContentType(openMetrics ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE);
-      w.raw(await this.process.metrics());
-    }
+    this.process?.render(w);
     return w.finish();
   }
 
