@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { defaultConfigOnFreePorts } from "./default-config.js";
-import { freePort, get } from "../helpers/net.js";
+import { get } from "../helpers/net.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 // `node --import tsx` (not the tsx CLI, which runs a child process and does not pass on SIGHUP).
@@ -108,15 +108,9 @@ describe("divisor CLI", () => {
     assert.match(err, /listeners/);
   });
 
-  test("start serves the default config's demo backends, spreads requests, reloads on SIGHUP and drains on SIGTERM", async () => {
-    const ports = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-    const text = readFileSync(join(ROOT, "defaults/divisor.yaml"), "utf8")
-      .replaceAll("127.0.0.1:8080", `127.0.0.1:${ports[0]}`)
-      .replaceAll("127.0.0.1:9001", `127.0.0.1:${ports[1]}`)
-      .replaceAll("127.0.0.1:9002", `127.0.0.1:${ports[2]}`)
-      .replaceAll("127.0.0.1:9003", `127.0.0.1:${ports[3]}`);
-    const file = join(dir, "default-copy.yaml");
-    writeFileSync(file, text);
+  test("start serves the default config's demo backends, spreads requests, counts them on the admin API, reloads on SIGHUP and drains on SIGTERM", async () => {
+    const { file, ports } = await defaultConfigOnFreePorts(dir, "default-copy.yaml");
+    const text = readFileSync(file, "utf8");
     const { child, logs } = await startCli(["-c", file]);
     try {
       const url = `http://127.0.0.1:${ports[0]}`;
@@ -126,6 +120,9 @@ describe("divisor CLI", () => {
       const weighted: string[] = [];
       for (let i = 0; i < 7; i++) weighted.push(JSON.parse((await get(`${url}/weighted/x`)).body).backend);
       assert.equal(weighted.filter((b) => b === "demo-1").length, 5);
+      const metrics = (await get(`http://127.0.0.1:${ports[4]}/metrics`)).body;
+      assert.match(metrics, /^divisor_http_requests_total\{tenant="",router="all",service="demo",backend="127\.0\.0\.1:\d+",method="GET",status_class="2xx"\} 2$/m);
+      assert.equal((await get(`http://127.0.0.1:${ports[4]}/readyz`)).status, 200);
 
       // Reload: route everything to the weighted service.
       writeFileSync(file, text.replace("  all:\n    service: demo", "  all:\n    service: demo-weighted"));
