@@ -58,6 +58,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
   requestBytes = 0;
   responseBytes = 0;
   errorCode: string | undefined = undefined;
+  traceId: string | undefined = undefined;
   private _locals: Map<string | symbol, unknown> | null = null;
 
   private readonly client: ClientSide;

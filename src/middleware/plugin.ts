@@ -81,6 +81,8 @@ export interface Exchange {
   readonly responseBytes: number;
   /** Stable code of the error that ended the exchange, if any (e.g. "ERR_UPSTREAM_CONNECT_TIMEOUT"). */
   readonly errorCode: string | undefined;
+  /** W3C trace id (32 hex digits) of the exchange's trace when tracing is on, else undefined. */
+  readonly traceId: string | undefined;
   /** Scratch space for plugins, shared across the phases of this exchange. */
   readonly locals: Map<string | symbol, unknown>;
   /** Build a direct response; return it from `onRequest` to answer without proxying. */
