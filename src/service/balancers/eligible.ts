@@ -1,8 +1,13 @@
 // Hot path: which backends a balancer may choose.
 import type { BackendState } from "./types.js";
 
-/** A backend may take new work when it is available and not drained (weight 0). */
+/** A backend may take new work when it is available, has a weight, and is not drained. */
 export function isEligible(backend: BackendState): boolean {
+  return backend.available && backend.weight > 0 && !backend.drained;
+}
+
+/** A backend may keep the clients pinned to it (sticky cookie, hash key): available, even if drained. */
+export function keepsPinned(backend: BackendState): boolean {
   return backend.available && backend.weight > 0;
 }
 

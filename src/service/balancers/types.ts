@@ -12,14 +12,19 @@ export interface BackendState {
   readonly address: string;
   readonly host: string;
   readonly port: number;
-  /** Relative weight, integer >= 1 (0 = drained: never chosen for new work). */
+  /** Relative weight, integer >= 1 (0 = weight 0 in the config: never chosen for new work). */
   weight: number;
   /** Exchanges in flight to this backend right now. */
   active: number;
   /** Exponentially weighted moving average of response latency in ms (0 = no sample yet). */
   ewmaMs: number;
-  /** False while health checks / circuit breakers keep it out (issue 3); true otherwise. */
+  /** False while health checks, circuit breakers or the admin "maintenance" state keep it out; true otherwise. */
   available: boolean;
+  /**
+   * Drained through the admin API: no new work from the balancer, but clients pinned
+   * to it (sticky cookie, consistent-hash key) keep it, like HAProxy's drain state.
+   */
+  drained: boolean;
 }
 
 /** What a balancer may look at in the request to pick a backend. */
@@ -35,7 +40,7 @@ export interface SelectContext {
 /**
  * A balancing algorithm over one service's backends. `select` must be fast and
  * allocation-free in the common case. It returns undefined when no backend with
- * `available && weight > 0` exists. `exclude` (a backend already tried by a retry)
+ * `available && weight > 0 && !drained` exists. `exclude` (a backend already tried by a retry)
  * is avoided when any other candidate exists.
  */
 export interface Balancer {
