@@ -4,7 +4,9 @@
  *
  * - SECRET_KEY_PATTERNS: a key whose name says it holds a secret (token, password,
  *   secret, apiKey, authorization, privateKey, ...) has its string and number values
- *   replaced, at any depth: in plugin options as much as in the gateway's own keys;
+ *   replaced (in a list, each of them), at any depth: in plugin options as much as in
+ *   the gateway's own keys. An object under such a key is walked by its own keys
+ *   (`tokens: [{ name, token }]` keeps the names; a hash `key: { source, name }` is no secret);
  * - SECRET_PATHS: keys whose every value is a secret whatever its name
  *   (`tracing.headers.*`: exporter headers usually carry an API key).
  *
@@ -18,10 +20,10 @@ export const REDACTED = "<redacted>";
 
 /**
  * Key names (compared in lower case, without "-" and "_") that hold secrets.
- * Matches token, accessToken, api_tokens, password, db-passwd, passphrase, secret,
- * clientSecret, secretKey, apiKey, x-api-key, authorization, proxy-authorization,
- * privateKey, private_key, credentials, key (a TLS key), pass, bearer, signature,
- * cookie values are not listed: a cookie *name* (sticky.cookie) is not a secret.
+ * Matches token, accessToken, api_tokens, password, db-passwd, passphrase, pass,
+ * secret, clientSecret, secretKey, apiKey, x-api-key, authorization,
+ * proxy-authorization, privateKey, private_key, credentials, key (a TLS key),
+ * bearer, signingKey. "cookie" is not listed: a cookie *name* (sticky.cookie) is no secret.
  */
 export const SECRET_KEY_PATTERNS: readonly RegExp[] = [
   /tokens?$/,
