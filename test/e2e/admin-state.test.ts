@@ -171,6 +171,23 @@ describe("POST /api/reload", () => {
     }
   });
 
+  test("a listener that cannot bind refuses the reload with 422, and the running listeners stay", async () => {
+    const gw = await startGateway({ admin: { address: "127.0.0.1:0" }, services: { old: { backends: [backend.address] } }, routers: { old: { service: "old" } } });
+    try {
+      const admin = `http://127.0.0.1:${gw.gateway.adminAddress!.port}`;
+      const taken = `127.0.0.1:${backend.port}`;
+      const body = `listeners:\n  - address: 127.0.0.1:0\n  - address: ${taken}\nadmin:\n  address: 127.0.0.1:0\nservices:\n  old:\n    backends: [${backend.address}]\nrouters:\n  old:\n    service: old\n`;
+      const res = await adminCall(admin, "POST", "/api/reload", { body });
+      assert.equal(res.status, 422, res.text);
+      assert.equal((res.body as ErrorBody).error.code, "ERR_RELOAD_EADDRINUSE");
+      assert.match((res.body as ErrorBody).error.message, /the running configuration stays in force/);
+      assert.equal(gw.gateway.config.listeners.length, 1);
+      assert.equal((await get(`${gw.url}/`)).status, 200);
+    } finally {
+      await gw.close();
+    }
+  });
+
   test("with a source (GatewayOptions.loadConfig), re-reads it; a body is refused", async () => {
     const file = join(dir, "divisor.yaml");
     writeFileSync(file, yaml(`  one:\n    backends: [${backend.address}]`, "  one:\n    service: one"));
