@@ -86,6 +86,8 @@ export const enum DownReason {
   Breaker = 2,
   /** Put in "maintenance" through the admin API. */
   Maintenance = 4,
+  /** Put in "drain" through the admin API: out of rotation, but clients pinned to it keep it. */
+  Drain = 8,
 }
 
 /** Names of the DownReason bits, as the admin API reports them. */
@@ -93,13 +95,13 @@ const DOWN_REASON_NAMES: readonly [DownReason, string][] = [
   [DownReason.Health, "health"],
   [DownReason.Breaker, "circuit"],
   [DownReason.Maintenance, "maintenance"],
+  [DownReason.Drain, "drain"],
 ];
 
-/** Why a backend takes no new requests, in words ("drain" when only drained). */
+/** Why a backend takes no new requests, in words. */
 export function unavailableBecause(backend: ServiceBackend): string[] {
   const reasons: string[] = [];
   for (const [bit, name] of DOWN_REASON_NAMES) if ((backend.downReasons & bit) !== 0) reasons.push(name);
-  if (backend.drained) reasons.push("drain");
   return reasons;
 }
 
@@ -108,11 +110,12 @@ export function setDown(backend: ServiceBackend, reason: DownReason, down: boole
   const was = backend.available;
   backend.downReasons = down ? backend.downReasons | reason : backend.downReasons & ~reason;
   backend.available = backend.downReasons === 0;
+  backend.drained = backend.downReasons === DownReason.Drain;
   if (!was && backend.available) startRamp(backend, performance.now());
 }
 
 /** Slow start: a backend coming (back) into rotation starts at 10% of its weight. */
-export function startRamp(backend: ServiceBackend, now: number): void {
+function startRamp(backend: ServiceBackend, now: number): void {
   if (backend.slowStartMs <= 0) return;
   backend.rampStart = now;
   backend.weight = backend.configuredWeight * 0.1;
@@ -343,7 +346,7 @@ export class BackendRegistry {
     return [...this.entries()].map(([service, b]) => ({
       service,
       address: b.address,
-      available: b.available && !b.drained,
+      available: b.available,
       unavailableBecause: unavailableBecause(b),
       weight: b.weight,
       configuredWeight: b.configuredWeight,

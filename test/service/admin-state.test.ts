@@ -15,18 +15,18 @@ describe("setAdminState", () => {
     const { registry, backends } = build({});
     const b = backends[0]!;
     setAdminState(b, "maintenance");
-    assert.equal(b.available, false, "sticky sessions read available: they lose it too");
-    assert.equal(b.drained, false);
+    assert.equal(b.available, false);
+    assert.equal(b.drained, false, "sticky sessions and hash keys lose it too");
     assert.deepEqual(registry.snapshot()[0]!.unavailableBecause, ["maintenance"]);
     setAdminState(b, "active");
     assert.equal(b.available, true);
     assert.deepEqual(registry.snapshot()[0]!.unavailableBecause, []);
   });
 
-  test("drain keeps the backend available to pinned clients but not in rotation", () => {
+  test("drain takes the backend out of rotation but keeps it for pinned clients", () => {
     const { registry, backends } = build({});
     setAdminState(backends[0]!, "drain");
-    assert.equal(backends[0]!.available, true);
+    assert.equal(backends[0]!.available, false);
     assert.equal(backends[0]!.drained, true);
     const snapshot = registry.snapshot()[0]!;
     assert.equal(snapshot.available, false);
@@ -38,11 +38,14 @@ describe("setAdminState", () => {
     const { backends } = build({});
     const b = backends[0]!;
     setDown(b, DownReason.Health, true);
+    setAdminState(b, "drain");
+    assert.equal(b.drained, false, "a failing backend serves no pinned client either");
     setAdminState(b, "maintenance");
     setAdminState(b, "active");
     assert.equal(b.available, false);
     setDown(b, DownReason.Health, false);
     assert.equal(b.available, true);
+    assert.equal(b.drained, false);
   });
 
   test("a backend back from drain or maintenance ramps up through slow start", () => {

@@ -208,7 +208,7 @@ export class GatewayMetrics {
       ["backend", address],
     ];
     w.family("divisor_backend_up", "gauge", "1 when the backend is in rotation (health checks pass, circuit not open, admin state active), else 0.");
-    for (const [service, b] of backends) w.sample(label(service, b.address), b.available && !b.drained ? 1 : 0);
+    for (const [service, b] of backends) w.sample(label(service, b.address), b.available ? 1 : 0);
     w.family("divisor_backend_admin_state", "gauge", "The backend's admin state (set through the admin API): 1 for the current of active, drain, maintenance; 0 for the others.");
     for (const [service, b] of backends) {
       for (const state of ADMIN_STATES) w.sample([...label(service, b.address), ["state", state]], state === b.adminState ? 1 : 0);

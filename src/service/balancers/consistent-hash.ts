@@ -101,7 +101,7 @@ class ConsistentHash implements Balancer {
     const key = this.keyOf(ctx);
     if (key === undefined || key === "" || this.owners.length === 0) return this.fallback.select(ctx, exclude);
     const found = this.walk(this.startOf(hash32(key)), exclude);
-    // Nothing on the ring can serve: any eligible backend (e.g. one drained when this
+    // Nothing on the ring can serve: any eligible backend (e.g. one of weight 0 when this
     // balancer was built) is better than none.
     return found ?? this.fallback.select(ctx, exclude);
   }

@@ -1,14 +1,14 @@
 // Hot path: which backends a balancer may choose.
 import type { BackendState } from "./types.js";
 
-/** A backend may take new work when it is available, has a weight, and is not drained. */
+/** A backend may take new work when it is available (not drained either) and has a weight. */
 export function isEligible(backend: BackendState): boolean {
-  return backend.available && backend.weight > 0 && !backend.drained;
+  return backend.available && backend.weight > 0;
 }
 
-/** A backend may keep the clients pinned to it (sticky cookie, hash key): available, even if drained. */
+/** A backend may keep the clients pinned to it (a consistent-hash key it owns): available, or only drained. */
 export function keepsPinned(backend: BackendState): boolean {
-  return backend.available && backend.weight > 0;
+  return (backend.available || backend.drained) && backend.weight > 0;
 }
 
 /**

@@ -18,11 +18,12 @@ export interface BackendState {
   active: number;
   /** Exponentially weighted moving average of response latency in ms (0 = no sample yet). */
   ewmaMs: number;
-  /** False while health checks, circuit breakers or the admin "maintenance" state keep it out; true otherwise. */
+  /** False while health checks, circuit breakers or an admin state (drain, maintenance) keep it out; true otherwise. */
   available: boolean;
   /**
-   * Drained through the admin API: no new work from the balancer, but clients pinned
-   * to it (sticky cookie, consistent-hash key) keep it, like HAProxy's drain state.
+   * Out of rotation only because of an admin drain: clients pinned to it by a sticky
+   * cookie or a consistent-hash key keep it (HAProxy's drain state). A field apart
+   * from `available` so balancers keep reading `available` alone.
    */
   drained: boolean;
 }
@@ -40,7 +41,7 @@ export interface SelectContext {
 /**
  * A balancing algorithm over one service's backends. `select` must be fast and
  * allocation-free in the common case. It returns undefined when no backend with
- * `available && weight > 0 && !drained` exists. `exclude` (a backend already tried by a retry)
+ * `available && weight > 0` exists. `exclude` (a backend already tried by a retry)
  * is avoided when any other candidate exists.
  */
 export interface Balancer {

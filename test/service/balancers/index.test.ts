@@ -84,6 +84,7 @@ for (const [name, config] of cases) {
           return [ip, balancer.select(ctx)];
         }),
       );
+      backends[1]!.available = false; // drained: out of rotation, kept by the clients pinned to it
       backends[1]!.drained = true;
       const hashing = config.algorithm === "consistent-hash";
       let kept = 0;
