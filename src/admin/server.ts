@@ -99,10 +99,19 @@ export class AdminServer {
     return this.server.address() as net.AddressInfo;
   }
 
-  close(): Promise<void> {
+  /**
+   * Stop accepting (the port is free at once) and close the connections: at once, or
+   * idle ones now and the rest after `graceMs`, so requests in flight can answer.
+   */
+  close(graceMs = 0): Promise<void> {
     return new Promise((resolve) => {
       this.server.close(() => resolve());
-      this.server.closeAllConnections();
+      if (graceMs <= 0) {
+        this.server.closeAllConnections();
+        return;
+      }
+      this.server.closeIdleConnections();
+      setTimeout(() => this.server.closeAllConnections(), graceMs).unref();
     });
   }
 

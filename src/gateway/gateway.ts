@@ -216,30 +216,39 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
       this.demo = await startDemoBackends(this.current.demo.backends);
     }
     await this.syncListeners(this.current.listeners);
-    await this.syncAdmin();
+    await this.syncAdmin(this.current);
     if (this.listeningSince === 0) this.listeningSince = Date.now();
     return this.bound;
   }
 
-  /** Start, move, update or stop the admin listener to match the config in force. */
-  private async syncAdmin(): Promise<void> {
-    const config = this.current.admin;
-    if (this.admin !== null && (config === undefined || config.address !== this.admin.config.address)) {
-      await this.admin.close();
+  /**
+   * Start, move, update or stop the admin listener to match `next`. A moved listener
+   * binds its new address before the old one closes (unless both use the same port),
+   * so a failure leaves the old one serving; the old one lets its requests in flight
+   * finish for a moment, as one of them may be the POST /api/reload that moved it.
+   */
+  private async syncAdmin(next: DivisorConfig): Promise<void> {
+    const config = next.admin;
+    const old = this.admin;
+    if (old !== null && config !== undefined && config.address === old.config.address) {
+      old.update(config);
+      return;
+    }
+    if (old !== null && (config === undefined || samePort(old.config.address, config.address))) {
+      void old.close(ADMIN_CLOSE_GRACE_MS);
       this.admin = null;
       this.adminBound = undefined;
     }
-    if (config === undefined) return;
-    if (this.admin !== null) {
-      this.admin.update(config);
-      return;
+    if (config !== undefined) {
+      // Loaded only when configured: the admin API runs on node:http.
+      const { startAdmin } = await import("../admin/server.js");
+      if (next.metrics.process) await this.gatewayMetrics.collectProcessMetrics();
+      const started = await startAdmin(config, this);
+      if (this.admin !== null) void this.admin.close(ADMIN_CLOSE_GRACE_MS);
+      this.admin = started;
+      const a = started.address();
+      this.adminBound = { name: "admin", address: a.address, port: a.port };
     }
-    // Loaded only when configured: the admin API runs on node:http.
-    const { startAdmin } = await import("../admin/server.js");
-    if (this.current.metrics.process) await this.gatewayMetrics.collectProcessMetrics();
-    this.admin = await startAdmin(config, this);
-    const a = this.admin.address();
-    this.adminBound = { name: "admin", address: a.address, port: a.port };
   }
 
   private async syncListeners(configs: readonly ListenerConfig[]): Promise<void> {
@@ -291,12 +300,14 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
       refuseBucketChange(this.current, validated, this.source);
       const live = new Set<string>();
       const runtime = compileRuntime(validated, this.registry, this.plugins, live, this.gatewayMetrics);
-      if (this.listenerByAddress.size > 0) await this.syncListeners(validated.listeners);
+      if (this.listenerByAddress.size > 0) {
+        await this.syncListeners(validated.listeners);
+        await this.syncAdmin(validated);
+      }
       this.current = validated;
       this.runtime = runtime;
       this.registry.retain(live);
       this.registry.startChecks();
-      if (this.listenerByAddress.size > 0) await this.syncAdmin();
     } catch (err) {
       this.gatewayMetrics.reloaded(false);
       throw err;
@@ -323,6 +334,15 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
     this.gatewayMetrics.stopProcessMetrics();
     if (this.demo !== null) await this.demo.close();
   }
+}
+
+/** How long a moved or removed admin listener lets its requests in flight finish. */
+const ADMIN_CLOSE_GRACE_MS = 1000;
+
+/** Whether two "host:port" addresses name the same, fixed port (port 0 always gets a new one). */
+function samePort(a: string, b: string): boolean {
+  const port = (s: string) => s.slice(s.lastIndexOf(":") + 1);
+  return port(a) === port(b) && port(a) !== "0";
 }
 
 /** Histogram buckets are fixed for the life of the process: series must keep their buckets. */

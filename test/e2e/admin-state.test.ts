@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { loadConfigFile } from "../../src/config/load.js";
 import { createGateway, type Gateway } from "../../src/gateway/gateway.js";
 import { adminCall } from "../helpers/admin.js";
-import { get, RawClient, startBackend, startGateway, type TestBackend, type TestGateway } from "../helpers/net.js";
+import { freePort, get, RawClient, startBackend, startGateway, type TestBackend, type TestGateway } from "../helpers/net.js";
 import { parseExposition, sampleValue } from "../helpers/prometheus.js";
 
 type ErrorBody = { error: { code: string; message: string; issues?: { path: string; line: number; message: string }[] } };
@@ -183,6 +184,29 @@ describe("POST /api/reload", () => {
       assert.match((res.body as ErrorBody).error.message, /the running configuration stays in force/);
       assert.equal(gw.gateway.config.listeners.length, 1);
       assert.equal((await get(`${gw.url}/`)).status, 200);
+    } finally {
+      await gw.close();
+    }
+  });
+
+  test("a reload that moves the admin listener still answers, then serves on the new address", async () => {
+    const gw = await startGateway({ admin: { address: "127.0.0.1:0" }, services: { old: { backends: [backend.address] } }, routers: { old: { service: "old" } } });
+    try {
+      const oldPort = gw.gateway.adminAddress!.port;
+      const newPort = await freePort();
+      const body = `listeners:\n  - address: 127.0.0.1:0\nadmin:\n  address: 127.0.0.1:${newPort}\nservices:\n  old:\n    backends: [${backend.address}]\nrouters:\n  old:\n    service: old\n`;
+      const res = await adminCall(`http://127.0.0.1:${oldPort}`, "POST", "/api/reload", { body });
+      assert.equal(res.status, 200, res.text);
+      assert.equal(gw.gateway.adminAddress!.port, newPort);
+      assert.equal((await adminCall(`http://127.0.0.1:${newPort}`, "GET", "/api/runtime")).status, 200);
+      const refused = await new Promise<string>((resolve) => {
+        const socket = net.connect(oldPort, "127.0.0.1", () => {
+          socket.destroy();
+          resolve("connected");
+        });
+        socket.on("error", (err: NodeJS.ErrnoException) => resolve(err.code ?? "error"));
+      });
+      assert.equal(refused, "ECONNREFUSED", "the old admin address accepts no new connection");
     } finally {
       await gw.close();
     }
