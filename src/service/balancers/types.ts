@@ -12,7 +12,7 @@ export interface BackendState {
   readonly address: string;
   readonly host: string;
   readonly port: number;
-  /** Relative weight, integer >= 1 (0 = weight 0 in the config: never chosen for new work). */
+  /** Relative weight, integer >= 1 (0, as configured: never chosen for new work). */
   weight: number;
   /** Exchanges in flight to this backend right now. */
   active: number;
