@@ -30,7 +30,7 @@ function makeBackends(n: number): BackendState[] {
   const backends: BackendState[] = [];
   for (let i = 0; i < n; i++) {
     const host = `10.1.${i >> 8}.${i & 255}`;
-    backends.push({ id: `bench/${host}:80`, address: `${host}:80`, host, port: 80, weight: 1 + (i % 3), active: 0, ewmaMs: 0, available: true });
+    backends.push({ id: `bench/${host}:80`, address: `${host}:80`, host, port: 80, weight: 1 + (i % 3), active: 0, ewmaMs: 0, available: true, drained: false });
   }
   return backends;
 }

@@ -31,5 +31,5 @@ export type {
 } from "./middleware/plugin.js";
 export type { HeaderList } from "./http1/headers.js";
 export type { BackendState } from "./service/balancers/types.js";
-export type { BackendSnapshot, ServiceSnapshot } from "./service/service.js";
+export type { AdminState, BackendSnapshot, ServiceSnapshot } from "./service/service.js";
 export { DivisorError, ConfigError, HttpParseError, UpstreamError, type ConfigIssue } from "./errors.js";

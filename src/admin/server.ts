@@ -8,6 +8,7 @@ import { timingSafeEqual } from "node:crypto";
 import http from "node:http";
 import type net from "node:net";
 import type { AdminConfig } from "../config/schema-observability.js";
+import { adminError } from "./respond.js";
 import { ADMIN_ROUTES } from "./routes/index.js";
 import type { AdminGateway, AdminPrincipal, AdminRequest, AdminResponse, AdminRoute } from "./types.js";
 
@@ -22,14 +23,24 @@ function compile(routes: readonly AdminRoute[]): CompiledRoute[] {
   return routes.map((route) => ({ route, segments: route.path.split("/").slice(1) }));
 }
 
+/** A path segment's value, or undefined when its %-encoding is broken. */
+function decodeSegment(part: string): string | undefined {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return undefined;
+  }
+}
+
 function matchPath(segments: readonly string[], parts: readonly string[]): Record<string, string> | null {
   if (segments.length !== parts.length) return null;
   const params: Record<string, string> = {};
   for (let i = 0; i < segments.length; i++) {
     const s = segments[i]!;
     if (s.startsWith(":")) {
-      if (parts[i] === "") return null;
-      params[s.slice(1)] = decodeURIComponent(parts[i]!);
+      const value = parts[i] === "" ? undefined : decodeSegment(parts[i]!);
+      if (value === undefined) return null;
+      params[s.slice(1)] = value;
     } else if (s !== parts[i]) return null;
   }
   return params;
@@ -43,7 +54,7 @@ export function isLoopback(ip: string | undefined): boolean {
 }
 
 function errorBody(code: string, message: string) {
-  return { error: { code, message } };
+  return adminError(0, code, message).body;
 }
 
 export class AdminServer {
@@ -88,10 +99,19 @@ export class AdminServer {
     return this.server.address() as net.AddressInfo;
   }
 
-  close(): Promise<void> {
+  /**
+   * Stop accepting (the port is free at once) and close the connections: at once, or
+   * idle ones now and the rest after `graceMs`, so requests in flight can answer.
+   */
+  close(graceMs = 0): Promise<void> {
     return new Promise((resolve) => {
       this.server.close(() => resolve());
-      this.server.closeAllConnections();
+      if (graceMs <= 0) {
+        this.server.closeAllConnections();
+        return;
+      }
+      this.server.closeIdleConnections();
+      setTimeout(() => this.server.closeAllConnections(), graceMs).unref();
     });
   }
 

@@ -3,10 +3,11 @@
  * state through a narrow interface, never the gateway's internals.
  */
 import type { AdminConfig } from "../config/schema-observability.js";
-import type { DivisorConfig } from "../config/schema.js";
-import type { BoundAddress } from "../gateway/gateway.js";
+import type { DivisorConfig, DivisorConfigInput } from "../config/schema.js";
+import type { RuntimeTable } from "../exchange/types.js";
+import type { BoundAddress, ListenerSnapshot } from "../gateway/gateway.js";
 import type { MetricsSources, GatewayMetrics } from "../observability/metrics/gateway-metrics.js";
-import type { BackendSnapshot, ServiceSnapshot } from "../service/service.js";
+import type { AdminState, BackendSnapshot, ServiceSnapshot } from "../service/service.js";
 
 /** The gateway as the admin API drives it. */
 export interface AdminGateway {
@@ -19,6 +20,13 @@ export interface AdminGateway {
   draining(): boolean;
   backends(): BackendSnapshot[];
   services(): ServiceSnapshot[];
+  listeners(): ListenerSnapshot[];
+  /** The compiled table in force (routers in precedence order). */
+  table(): RuntimeTable;
+  setBackendState(service: string, address: string, state: AdminState): BackendSnapshot | undefined;
+  /** Re-reads the configuration from its source, when the gateway was given one. */
+  readonly loadConfig: (() => Promise<DivisorConfigInput | DivisorConfig>) | undefined;
+  reload(config?: DivisorConfigInput | DivisorConfig): Promise<void>;
 }
 
 /** Who made an admin request. */

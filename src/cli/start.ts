@@ -74,7 +74,8 @@ async function runGateway(path: string, log: Logger, options: { skipDemo: boolea
   const config = await loadOrExit(path);
   let gateway: Gateway;
   try {
-    gateway = createGateway(withoutDemo(config), { source: path });
+    // The admin API's POST /api/reload and SIGHUP both re-read the file through loadConfig.
+    gateway = createGateway(withoutDemo(config), { source: path, loadConfig: async () => withoutDemo(await loadConfigFile(path)) });
     const bound = await gateway.listen();
     for (const b of bound) log.info({ listener: b.name, address: `${b.address}:${b.port}` }, `listening on http://${b.address}:${b.port}`);
     const admin = gateway.adminAddress;
@@ -85,16 +86,12 @@ async function runGateway(path: string, log: Logger, options: { skipDemo: boolea
     fail(err);
   }
 
-  let reloading = Promise.resolve();
+  // gateway.reload() runs reloads one at a time (these and the admin API's).
   const reload = (reason: string) => {
-    reloading = reloading.then(async () => {
-      try {
-        await gateway.reload(withoutDemo(await loadConfigFile(path)));
-        log.info({ config: path, reason }, "configuration reloaded");
-      } catch (err) {
-        log.error({ config: path, reason, err: err instanceof Error ? err.message : String(err) }, "reload refused; the previous configuration stays in force");
-      }
-    });
+    gateway.reload().then(
+      () => log.info({ config: path, reason }, "configuration reloaded"),
+      (err) => log.error({ config: path, reason, err: err instanceof Error ? err.message : String(err) }, "reload refused; the previous configuration stays in force"),
+    );
   };
   process.on("SIGHUP", () => reload("SIGHUP"));
   if (options.watch) watchConfig(path, () => reload("file changed"));

@@ -2,7 +2,7 @@ import type net from "node:net";
 import type { AdminServer } from "../admin/server.js";
 import type { AdminGateway } from "../admin/types.js";
 import { validateConfig } from "../config/load.js";
-import { ConfigError } from "../errors.js";
+import { ConfigError, DivisorError } from "../errors.js";
 import type { DivisorConfig, DivisorConfigInput, ListenerConfig } from "../config/schema.js";
 import type { DemoBackends } from "../demo/backends.js";
 import type { RuntimeTable } from "../exchange/types.js";
@@ -11,7 +11,8 @@ import { Listener, type ListenerOwner } from "../listener/listener.js";
 import type { Plugin } from "../middleware/plugin.js";
 import { GatewayMetrics, type MetricsSources } from "../observability/metrics/gateway-metrics.js";
 import { boundsInMs } from "../observability/metrics/histogram.js";
-import { BackendRegistry, type BackendSnapshot, type ServiceSnapshot } from "../service/service.js";
+import { setAdminState } from "../service/admin-state.js";
+import { type AdminState, BackendRegistry, type BackendSnapshot, type ServiceSnapshot } from "../service/service.js";
 import { compileRuntime } from "./runtime.js";
 
 export interface GatewayOptions {
@@ -20,6 +21,28 @@ export interface GatewayOptions {
   plugins?: readonly Plugin<any>[];
   /** Where the config came from, for error messages ("<config>" by default). */
   source?: string;
+  /**
+   * Re-read the configuration from where it came from (the CLI sets it to read its
+   * file again). `POST /api/reload` on the admin API calls it; without it, that
+   * endpoint takes the new configuration in its request body.
+   */
+  loadConfig?: () => Promise<DivisorConfigInput | DivisorConfig>;
+}
+
+/** A listener's state, for the admin API. */
+export interface ListenerSnapshot {
+  name: string;
+  /** Configured address. */
+  address: string;
+  /** Bound address (the port is the real one when configured as 0). */
+  bound: string;
+  protocol: "http" | "https";
+  /** Client connections open now. */
+  connections: number;
+  /** Client connections accepted since start. */
+  accepted: number;
+  /** Requests being served now. */
+  requestsInFlight: number;
 }
 
 /** A bound listener. */
@@ -37,8 +60,10 @@ export interface Gateway {
    * Swap in a new configuration atomically: requests in flight finish on the old
    * table, new ones use the new one. Backends kept by the new config keep their
    * connection pools. Rejects (and keeps the old config) when the new one is invalid.
+   * Without `config`, re-reads it with `GatewayOptions.loadConfig`. Reloads run one
+   * at a time, in the order asked.
    */
-  reload(config: DivisorConfigInput | DivisorConfig): Promise<void>;
+  reload(config?: DivisorConfigInput | DivisorConfig): Promise<void>;
   /**
    * Graceful stop: stop accepting, close idle connections, let in-flight exchanges
    * finish for up to `gracePeriodMs` (default: the config's shutdown.gracePeriod),
@@ -51,6 +76,17 @@ export interface Gateway {
   backends(): BackendSnapshot[];
   /** Every service's state: service-wide breaker, in-flight requests, queue, recent retries. */
   services(): ServiceSnapshot[];
+  /**
+   * Put a backend (by service name and address as configured) in an admin state:
+   * "drain" (no new requests but from clients pinned to it by a sticky cookie or a
+   * consistent-hash key), "maintenance" (no new requests at all) or "active". In-flight
+   * requests finish; the state is kept across reloads that keep the backend.
+   * Returns its new state, or undefined when the configuration in force has no such backend.
+   *
+   * @example
+   * gateway.setBackendState("api", "10.0.0.11:3000", "drain");
+   */
+  setBackendState(service: string, address: string, state: AdminState): BackendSnapshot | undefined;
   /** The validated configuration in force (deeply frozen). */
   readonly config: DivisorConfig;
   /** The admin listener's bound address (after listen), when `admin` is configured. */
@@ -86,9 +122,12 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
   private readonly registry: BackendRegistry;
   private readonly plugins: ReadonlyMap<string, Plugin<unknown>>;
   private readonly source: string;
+  readonly loadConfig: (() => Promise<DivisorConfigInput | DivisorConfig>) | undefined;
+  /** Reloads run one at a time, in the order asked (SIGHUP, --watch, admin API). */
+  private reloading: Promise<unknown> = Promise.resolve();
   private current: DivisorConfig;
   private runtime: RuntimeTable;
-  private listeners = new Map<string, Listener>();
+  private listenerByAddress = new Map<string, Listener>();
   private demo: DemoBackends | null = null;
   private isDraining = false;
   private exchangeSeq = 0;
@@ -99,11 +138,12 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
 
   constructor(config: DivisorConfigInput | DivisorConfig, options: GatewayOptions) {
     this.source = options.source ?? "<config>";
+    this.loadConfig = options.loadConfig;
     this.plugins = new Map((options.plugins ?? []).map((p) => [p.name, p as Plugin<unknown>]));
     this.current = validateConfig(config, this.source);
     this.gatewayMetrics = new GatewayMetrics(this.current.metrics);
     this.registry = new BackendRegistry(boundsInMs(this.current.metrics.buckets));
-    this.metricsSources = { registry: this.registry, listeners: () => this.listeners.values() };
+    this.metricsSources = { registry: this.registry, listeners: () => this.listenerByAddress.values() };
     const live = new Set<string>();
     this.runtime = compileRuntime(this.current, this.registry, this.plugins, live, this.gatewayMetrics);
     // Health checks start with the configuration, not with the first request.
@@ -121,6 +161,28 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
 
   services(): ServiceSnapshot[] {
     return this.registry.services();
+  }
+
+  setBackendState(service: string, address: string, state: AdminState): BackendSnapshot | undefined {
+    const backend = this.registry.backend(service, address);
+    if (backend === undefined) return undefined;
+    setAdminState(backend, state);
+    return this.registry.snapshot().find((b) => b.service === service && b.address === address);
+  }
+
+  listeners(): ListenerSnapshot[] {
+    return [...this.listenerByAddress.values()].map((l) => {
+      const a = l.address();
+      return {
+        name: l.name,
+        address: l.config.address,
+        bound: a === null ? "" : a.family === "IPv6" ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`,
+        protocol: l.scheme,
+        connections: l.connectionCount,
+        accepted: l.stats.accepted,
+        requestsInFlight: l.stats.inFlight,
+      };
+    });
   }
 
   get addresses(): readonly BoundAddress[] {
@@ -154,30 +216,39 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
       this.demo = await startDemoBackends(this.current.demo.backends);
     }
     await this.syncListeners(this.current.listeners);
-    await this.syncAdmin();
+    await this.syncAdmin(this.current);
     if (this.listeningSince === 0) this.listeningSince = Date.now();
     return this.bound;
   }
 
-  /** Start, move, update or stop the admin listener to match the config in force. */
-  private async syncAdmin(): Promise<void> {
-    const config = this.current.admin;
-    if (this.admin !== null && (config === undefined || config.address !== this.admin.config.address)) {
-      await this.admin.close();
+  /**
+   * Start, move, update or stop the admin listener to match `next`. A moved listener
+   * binds its new address before the old one closes (unless both use the same port),
+   * so a failure leaves the old one serving; the old one lets its requests in flight
+   * finish for a moment, as one of them may be the POST /api/reload that moved it.
+   */
+  private async syncAdmin(next: DivisorConfig): Promise<void> {
+    const config = next.admin;
+    const old = this.admin;
+    if (old !== null && config !== undefined && config.address === old.config.address) {
+      old.update(config);
+      return;
+    }
+    if (old !== null && (config === undefined || samePort(old.config.address, config.address))) {
+      void old.close(ADMIN_CLOSE_GRACE_MS);
       this.admin = null;
       this.adminBound = undefined;
     }
-    if (config === undefined) return;
-    if (this.admin !== null) {
-      this.admin.update(config);
-      return;
+    if (config !== undefined) {
+      // Loaded only when configured: the admin API runs on node:http.
+      const { startAdmin } = await import("../admin/server.js");
+      if (next.metrics.process) await this.gatewayMetrics.collectProcessMetrics();
+      const started = await startAdmin(config, this);
+      if (this.admin !== null) void this.admin.close(ADMIN_CLOSE_GRACE_MS);
+      this.admin = started;
+      const a = started.address();
+      this.adminBound = { name: "admin", address: a.address, port: a.port };
     }
-    // Loaded only when configured: the admin API runs on node:http.
-    const { startAdmin } = await import("../admin/server.js");
-    if (this.current.metrics.process) await this.gatewayMetrics.collectProcessMetrics();
-    this.admin = await startAdmin(config, this);
-    const a = this.admin.address();
-    this.adminBound = { name: "admin", address: a.address, port: a.port };
   }
 
   private async syncListeners(configs: readonly ListenerConfig[]): Promise<void> {
@@ -186,7 +257,7 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
     try {
       for (const config of configs) {
         const key = config.address;
-        const existing = this.listeners.get(key);
+        const existing = this.listenerByAddress.get(key);
         if (existing !== undefined) {
           existing.config = config;
           next.set(key, existing);
@@ -201,28 +272,42 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
       for (const l of started) void l.stopAccepting();
       throw err;
     }
-    for (const [key, listener] of this.listeners) {
+    for (const [key, listener] of this.listenerByAddress) {
       if (!next.has(key)) void listener.stopAccepting();
     }
-    this.listeners = next;
+    this.listenerByAddress = next;
     this.bound = [...next.values()].map((l) => {
       const a = l.address() as net.AddressInfo;
       return { name: l.name, address: a.address, port: a.port };
     });
   }
 
-  async reload(config: DivisorConfigInput | DivisorConfig): Promise<void> {
+  reload(config?: DivisorConfigInput | DivisorConfig): Promise<void> {
+    const run = this.reloading.then(() => this.swap(config));
+    this.reloading = run.catch(() => {});
+    return run;
+  }
+
+  private async swap(config: DivisorConfigInput | DivisorConfig | undefined): Promise<void> {
     try {
+      if (config === undefined) {
+        if (this.loadConfig === undefined) {
+          throw new DivisorError("ERR_RELOAD_NO_SOURCE", "this gateway was given no way to re-read its configuration (GatewayOptions.loadConfig); pass the new configuration to reload()");
+        }
+        config = await this.loadConfig();
+      }
       const validated = validateConfig(config, this.source);
       refuseBucketChange(this.current, validated, this.source);
       const live = new Set<string>();
       const runtime = compileRuntime(validated, this.registry, this.plugins, live, this.gatewayMetrics);
-      if (this.listeners.size > 0) await this.syncListeners(validated.listeners);
+      if (this.listenerByAddress.size > 0) {
+        await this.syncListeners(validated.listeners);
+        await this.syncAdmin(validated);
+      }
       this.current = validated;
       this.runtime = runtime;
       this.registry.retain(live);
       this.registry.startChecks();
-      if (this.listeners.size > 0) await this.syncAdmin();
     } catch (err) {
       this.gatewayMetrics.reloaded(false);
       throw err;
@@ -234,7 +319,7 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
     if (this.isDraining) return;
     this.isDraining = true;
     const grace = options.gracePeriodMs ?? this.current.shutdown.gracePeriod;
-    const listeners = [...this.listeners.values()];
+    const listeners = [...this.listenerByAddress.values()];
     const stopped = Promise.all(listeners.map((l) => l.stopAccepting()));
     let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<void>((resolve) => {
@@ -249,6 +334,15 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
     this.gatewayMetrics.stopProcessMetrics();
     if (this.demo !== null) await this.demo.close();
   }
+}
+
+/** How long a moved or removed admin listener lets its requests in flight finish. */
+const ADMIN_CLOSE_GRACE_MS = 1000;
+
+/** Whether two "host:port" addresses name the same, fixed port (port 0 always gets a new one). */
+function samePort(a: string, b: string): boolean {
+  const port = (s: string) => s.slice(s.lastIndexOf(":") + 1);
+  return port(a) === port(b) && port(a) !== "0";
 }
 
 /** Histogram buckets are fixed for the life of the process: series must keep their buckets. */

@@ -26,17 +26,38 @@ export interface ServiceBackend extends BackendState {
   /** Slow start window of its service (ms; 0 = off) and when the current ramp began (0 = none). */
   slowStartMs: number;
   rampStart: number;
+  /** Set through the admin API; kept across reloads that keep the backend. */
+  adminState: AdminState;
 }
+
+/**
+ * A backend's admin state: "active" (in rotation), "drain" (no new requests but from
+ * clients pinned to it by a sticky cookie or hash key), "maintenance" (no new requests
+ * at all). In-flight requests finish in every state.
+ */
+export type AdminState = "active" | "drain" | "maintenance";
+export const ADMIN_STATES: readonly AdminState[] = ["active", "drain", "maintenance"];
 
 /** One backend's state as the library API reports it. */
 export interface BackendSnapshot {
   service: string;
   address: string;
-  /** In rotation: no health check failing, breaker not open. */
+  /** In rotation for new requests: no health check failing, breaker not open, admin state "active". */
   available: boolean;
+  /** Why it is not in rotation: "health", "circuit", "maintenance", "drain" (empty when available). */
+  unavailableBecause: string[];
+  /** Effective weight (lower while slow start ramps it up). */
   weight: number;
+  /** Weight from the configuration. */
+  configuredWeight: number;
+  /** Admin state set through the admin API ("active" unless changed). */
+  adminState: AdminState;
   /** Exchanges in flight to it. */
   active: number;
+  /** Moving average of its response time (ms; 0 = no sample yet). */
+  ewmaMs: number;
+  /** Upstream connections: idle in the pool, and active in an exchange. */
+  connections: { idle: number; active: number };
   breaker: "closed" | "open" | "half-open";
   /** Times its breaker opened since it last closed. */
   breakerOpens: number;
@@ -63,6 +84,25 @@ export const enum DownReason {
   Health = 1,
   /** Its circuit breaker is open. */
   Breaker = 2,
+  /** Put in "maintenance" through the admin API. */
+  Maintenance = 4,
+  /** Put in "drain" through the admin API: out of rotation, but clients pinned to it keep it. */
+  Drain = 8,
+}
+
+/** Names of the DownReason bits, as the admin API reports them. */
+const DOWN_REASON_NAMES: readonly [DownReason, string][] = [
+  [DownReason.Health, "health"],
+  [DownReason.Breaker, "circuit"],
+  [DownReason.Maintenance, "maintenance"],
+  [DownReason.Drain, "drain"],
+];
+
+/** Why a backend takes no new requests, in words. */
+export function unavailableBecause(backend: ServiceBackend): string[] {
+  const reasons: string[] = [];
+  for (const [bit, name] of DOWN_REASON_NAMES) if ((backend.downReasons & bit) !== 0) reasons.push(name);
+  return reasons;
 }
 
 /** Put a backend out of (or back into) rotation for one reason; it is available when no reason holds. */
@@ -70,6 +110,7 @@ export function setDown(backend: ServiceBackend, reason: DownReason, down: boole
   const was = backend.available;
   backend.downReasons = down ? backend.downReasons | reason : backend.downReasons & ~reason;
   backend.available = backend.downReasons === 0;
+  backend.drained = backend.downReasons === DownReason.Drain;
   if (!was && backend.available) startRamp(backend, performance.now());
 }
 
@@ -152,7 +193,7 @@ export class BackendRegistry {
       const options = b.maxConnections > 0 ? { ...poolOptions, maxConnections: b.maxConnections } : poolOptions;
       if (backend === undefined) {
         const { host, port } = splitHostPort(b.address);
-        const state: BackendState = { id, address: b.address, host, port, weight: b.weight, active: 0, ewmaMs: 0, available: true };
+        const state: BackendState = { id, address: b.address, host, port, weight: b.weight, active: 0, ewmaMs: 0, available: true, drained: false };
         const breaker = new CircuitBreaker(config.circuitBreaker);
         backend = Object.assign(state, {
           pool: new BackendPool(state, options, this.histogramBoundsMs),
@@ -162,6 +203,7 @@ export class BackendRegistry {
           configuredWeight: b.weight,
           slowStartMs: config.slowStart ?? 0,
           rampStart: 0,
+          adminState: "active" as AdminState,
         });
         const owner = backend;
         breaker.onChange = (b) => setDown(owner, DownReason.Breaker, b.state === BreakerState.Open);
@@ -294,14 +336,24 @@ export class BackendRegistry {
     for (const b of this.byId.values()) yield [b.id.slice(0, b.id.length - b.address.length - 1), b];
   }
 
-  /** State of every backend, for the library API (and, later, metrics and the admin API). */
+  /** One backend by service name and configured address, if the table in force has it. */
+  backend(service: string, address: string): ServiceBackend | undefined {
+    return this.byId.get(`${service}/${address}`);
+  }
+
+  /** State of every backend, for the library API and the admin API. */
   snapshot(): BackendSnapshot[] {
     return [...this.entries()].map(([service, b]) => ({
       service,
       address: b.address,
       available: b.available,
+      unavailableBecause: unavailableBecause(b),
       weight: b.weight,
+      configuredWeight: b.configuredWeight,
+      adminState: b.adminState,
       active: b.active,
+      ewmaMs: b.ewmaMs,
+      connections: { idle: b.pool.idleCount, active: b.pool.leasedCount },
       breaker: BREAKER_STATE_NAMES[b.breaker.state],
       breakerOpens: b.breaker.opens,
       healthy: b.health === undefined ? null : b.health.healthy,

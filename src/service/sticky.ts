@@ -24,8 +24,8 @@ export interface Sticky {
  * The value is 12 base64url characters of three seeded hashes of the backend id: stable across
  * restarts, reloads and gateway instances, and it does not show the backend's address
  * (it is not a secret either: whoever knows the service and its addresses can compute it).
- * A drained backend (weight 0) keeps its sticky clients, as HAProxy's drain state
- * does, so sessions can finish; only an unavailable backend loses them.
+ * A drained backend (weight 0, or the admin API's drain) keeps its sticky clients, as
+ * HAProxy's drain state does, so sessions can finish; only an unavailable backend loses them.
  *
  * @example
  * const sticky = createSticky(backends, { cookie: "srv", secure: true, httpOnly: true, sameSite: "Lax" });
@@ -52,7 +52,7 @@ export function createSticky(backends: readonly BackendState[], config: StickyCo
     find(cookieValue) {
       if (cookieValue === undefined) return undefined;
       const backend = byValue.get(cookieValue);
-      return backend?.available ? backend : undefined;
+      return backend !== undefined && (backend.available || backend.drained) ? backend : undefined;
     },
     valueFor(backend) {
       return values.get(backend) ?? stickyValue(backend);

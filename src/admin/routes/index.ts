@@ -1,7 +1,13 @@
 /** Every admin endpoint; a new one is a file in this folder and a line here. */
 import type { AdminRoute } from "../types.js";
+import { config } from "./config.js";
 import { healthz, readyz } from "./health.js";
+import { listeners } from "./listeners.js";
 import { metrics } from "./metrics.js";
+import { reloadRoute } from "./reload.js";
+import { routers } from "./routers.js";
+import { runtimeRoute } from "./runtime.js";
+import { backendState, service, services } from "./services.js";
 
 /** GET /api: the endpoints this admin API has, for people and scripts exploring it. */
 const index: AdminRoute = {
@@ -9,12 +15,31 @@ const index: AdminRoute = {
   path: "/api",
   description: "This list of endpoints.",
   tenantScoped: true,
-  handle: () => ({
+  // A tenant token is shown the endpoints it may call.
+  handle: (req) => ({
     status: 200,
     body: {
-      endpoints: ADMIN_ROUTES.map((r) => ({ method: r.method, path: r.path, description: r.description, writes: r.writes === true })),
+      endpoints: ADMIN_ROUTES.filter((r) => req.principal.tenant === undefined || r.tenantScoped === true || r.public === true).map((r) => ({
+        method: r.method,
+        path: r.path,
+        description: r.description,
+        writes: r.writes === true,
+      })),
     },
   }),
 };
 
-export const ADMIN_ROUTES: readonly AdminRoute[] = [index, healthz, readyz, metrics];
+export const ADMIN_ROUTES: readonly AdminRoute[] = [
+  index,
+  healthz,
+  readyz,
+  metrics,
+  config,
+  routers,
+  services,
+  service,
+  backendState,
+  listeners,
+  runtimeRoute,
+  reloadRoute,
+];

@@ -10,7 +10,7 @@
  */
 import type { MetricsConfig } from "../../config/schema-observability.js";
 import { BREAKER_STATE_NAMES } from "../../service/breaker.js";
-import type { BackendRegistry } from "../../service/service.js";
+import { ADMIN_STATES, type BackendRegistry } from "../../service/service.js";
 import { UPSTREAM_FAILURES } from "../../upstream/stats.js";
 import { VERSION } from "../version.js";
 import { ExpositionWriter, type Labels } from "./exposition.js";
@@ -32,6 +32,18 @@ export interface MetricsSources {
 
 const BREAKER_STATES = ["closed", "open", "half_open"] as const;
 
+/** Configuration reloads so far (the first load is not one). */
+export interface ReloadStatus {
+  success: number;
+  failure: number;
+  /** Result of the last reload, or null when none was tried. */
+  lastResult: "success" | "failure" | null;
+  /** When the last reload was tried (ISO 8601), or null. */
+  lastAttemptAt: string | null;
+  /** When the configuration in force was loaded (ISO 8601). */
+  configLoadedAt: string;
+}
+
 export class GatewayMetrics {
   readonly enabled: boolean;
   readonly bucketsSeconds: readonly number[];
@@ -43,6 +55,7 @@ export class GatewayMetrics {
   private reloads = { success: 0, failure: 0 };
   private lastReloadOk = true;
   private lastSuccessAt = Date.now() / 1000;
+  private lastAttemptAt = 0;
   private process: ProcessMetrics | null = null;
 
   constructor(config: MetricsConfig) {
@@ -74,11 +87,28 @@ export class GatewayMetrics {
   }
 
   reloaded(ok: boolean): void {
+    this.lastAttemptAt = Date.now() / 1000;
     if (ok) {
       this.reloads.success++;
       this.lastSuccessAt = Date.now() / 1000;
     } else this.reloads.failure++;
     this.lastReloadOk = ok;
+  }
+
+  /** Reload counts and the last one's result, for the admin API's /api/runtime. */
+  reloadStatus(): ReloadStatus {
+    return {
+      success: this.reloads.success,
+      failure: this.reloads.failure,
+      lastResult: this.lastAttemptAt === 0 ? null : this.lastReloadOk ? "success" : "failure",
+      lastAttemptAt: this.lastAttemptAt === 0 ? null : new Date(this.lastAttemptAt * 1000).toISOString(),
+      configLoadedAt: new Date(this.lastSuccessAt * 1000).toISOString(),
+    };
+  }
+
+  /** The process collectors, while they run (admin configured and metrics.process on). */
+  get processMetrics(): ProcessMetrics | null {
+    return this.process;
   }
 
   /**
@@ -177,8 +207,12 @@ export class GatewayMetrics {
       ["service", service],
       ["backend", address],
     ];
-    w.family("divisor_backend_up", "gauge", "1 when the backend is in rotation (health checks pass, circuit not open, not drained), else 0.");
+    w.family("divisor_backend_up", "gauge", "1 when the backend is in rotation (health checks pass, circuit not open, admin state active), else 0.");
     for (const [service, b] of backends) w.sample(label(service, b.address), b.available ? 1 : 0);
+    w.family("divisor_backend_admin_state", "gauge", "The backend's admin state (set through the admin API): 1 for the current of active, drain, maintenance; 0 for the others.");
+    for (const [service, b] of backends) {
+      for (const state of ADMIN_STATES) w.sample([...label(service, b.address), ["state", state]], state === b.adminState ? 1 : 0);
+    }
     w.family("divisor_backend_healthy", "gauge", "Result of the backend's active health checks (1 healthy, 0 not); only for services with healthCheck.");
     for (const [service, b] of backends) if (b.health !== undefined) w.sample(label(service, b.address), b.health.healthy ? 1 : 0);
     w.family("divisor_backend_circuit_state", "gauge", "The backend's circuit breaker state: 1 for the current state, 0 for the others.");

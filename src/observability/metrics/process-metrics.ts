@@ -50,6 +50,13 @@ export class ProcessMetrics {
     this.observer.observe({ entryTypes: ["gc"] });
   }
 
+  /** Event-loop delay recorded since the collectors started, in milliseconds. */
+  eventLoopDelay(): { minMs: number; meanMs: number; p50Ms: number; p99Ms: number; maxMs: number } {
+    const h = this.loop;
+    const ms = (ns: number) => (Number.isFinite(ns) ? Math.round(ns / 1e3) / 1e3 : 0);
+    return { minMs: ms(h.min), meanMs: ms(h.mean), p50Ms: ms(h.percentile(50)), p99Ms: ms(h.percentile(99)), maxMs: ms(h.max) };
+  }
+
   stop(): void {
     this.loop.disable();
     this.observer.disconnect();

@@ -1,6 +1,6 @@
 // Hot path: consistent hashing of a request key onto a ring or a Maglev table.
 import type { BalancerConfig } from "../../config/schema.js";
-import { isEligible } from "./eligible.js";
+import { isEligible, keepsPinned } from "./eligible.js";
 import { FNV_OFFSET, hash32 } from "./hash.js";
 import { RoundRobin } from "./round-robin.js";
 import type { Balancer, BackendState, SelectContext } from "./types.js";
@@ -32,7 +32,9 @@ const KEY_COOKIE = 2;
  *   proportional to weight; a key is one table read, O(1). Spreads keys more evenly
  *   than the ring; removing a backend also moves a few keys between others.
  *
- * When the chosen backend is unavailable, drained or `exclude`, the next distinct
+ * A backend drained through the admin API keeps the keys it owns (they are pinned
+ * clients, as with a sticky cookie) but takes no keys that fall through to it.
+ * When the chosen backend is unavailable, of weight 0 or `exclude`, the next distinct
  * backend along the ring / the table is taken, so the key's fallback is stable and it
  * goes back when the backend returns. A request without a key (no such header or
  * cookie, or an empty one) is balanced round-robin.
@@ -99,7 +101,7 @@ class ConsistentHash implements Balancer {
     const key = this.keyOf(ctx);
     if (key === undefined || key === "" || this.owners.length === 0) return this.fallback.select(ctx, exclude);
     const found = this.walk(this.startOf(hash32(key)), exclude);
-    // Nothing on the ring can serve: any eligible backend (e.g. one drained when this
+    // Nothing on the ring can serve: any eligible backend (e.g. one of weight 0 when this
     // balancer was built) is better than none.
     return found ?? this.fallback.select(ctx, exclude);
   }
@@ -124,7 +126,7 @@ class ConsistentHash implements Balancer {
     const backends = this.backends;
     const first = owners[start]!;
     const chosen = backends[first]!;
-    if (chosen !== exclude && isEligible(chosen)) return chosen;
+    if (chosen !== exclude && keepsPinned(chosen)) return chosen;
     const seen = this.seen;
     const generation = ++this.generation;
     seen[first] = generation;
@@ -149,7 +151,7 @@ class ConsistentHash implements Balancer {
     const h = hash32(key);
     const start = this.startOf(h);
     const owner = this.backends[this.owners[start]!]!;
-    return `consistent-hash (${this.method}): ${source} ${JSON.stringify(key)} hashes to ${h.toString(16).padStart(8, "0")}, owned by ${owner.id}${isEligible(owner) ? "" : " (not eligible: next backend along)"}`;
+    return `consistent-hash (${this.method}): ${source} ${JSON.stringify(key)} hashes to ${h.toString(16).padStart(8, "0")}, owned by ${owner.id}${keepsPinned(owner) ? "" : " (not eligible: next backend along)"}`;
   }
 }
 

@@ -1,9 +1,14 @@
 // Hot path: which backends a balancer may choose.
 import type { BackendState } from "./types.js";
 
-/** A backend may take new work when it is available and not drained (weight 0). */
+/** A backend may take new work when it is available (not drained either) and has a weight. */
 export function isEligible(backend: BackendState): boolean {
   return backend.available && backend.weight > 0;
+}
+
+/** A backend may keep the clients pinned to it (a consistent-hash key it owns): available, or only drained. */
+export function keepsPinned(backend: BackendState): boolean {
+  return (backend.available || backend.drained) && backend.weight > 0;
 }
 
 /**

@@ -12,14 +12,20 @@ export interface BackendState {
   readonly address: string;
   readonly host: string;
   readonly port: number;
-  /** Relative weight, integer >= 1 (0 = drained: never chosen for new work). */
+  /** Relative weight, integer >= 1 (0, as configured: never chosen for new work). */
   weight: number;
   /** Exchanges in flight to this backend right now. */
   active: number;
   /** Exponentially weighted moving average of response latency in ms (0 = no sample yet). */
   ewmaMs: number;
-  /** False while health checks / circuit breakers keep it out (issue 3); true otherwise. */
+  /** False while health checks, circuit breakers or an admin state (drain, maintenance) keep it out; true otherwise. */
   available: boolean;
+  /**
+   * Out of rotation only because of an admin drain: clients pinned to it by a sticky
+   * cookie or a consistent-hash key keep it (HAProxy's drain state). A field apart
+   * from `available` so balancers keep reading `available` alone.
+   */
+  drained: boolean;
 }
 
 /** What a balancer may look at in the request to pick a backend. */

@@ -4,7 +4,7 @@ import type { BackendState, SelectContext } from "../../../src/service/balancers
 export function makeBackends(weights: readonly number[], service = "svc"): BackendState[] {
   return weights.map((weight, i) => {
     const host = `10.0.${Math.floor((i + 1) / 256)}.${(i + 1) % 256}`;
-    return { id: `${service}/${host}:8080`, address: `${host}:8080`, host, port: 8080, weight, active: 0, ewmaMs: 0, available: true };
+    return { id: `${service}/${host}:8080`, address: `${host}:8080`, host, port: 8080, weight, active: 0, ewmaMs: 0, available: true, drained: false };
   });
 }
 

@@ -73,6 +73,37 @@ for (const [name, config] of cases) {
       assert.equal(createBalancer([], config, options).select(makeContext()), undefined);
     });
 
+    test("passes over a drained backend for new work (a consistent hash keeps the keys it owns)", () => {
+      const backends = makeBackends([1, 1, 1]);
+      const balancer = createBalancer(backends, config, options);
+      const ctx = makeContext();
+      const ips = Array.from({ length: 240 }, (_, i) => `198.51.100.${i}`);
+      const before = new Map(
+        ips.map((ip) => {
+          ctx.clientIp = ip;
+          return [ip, balancer.select(ctx)];
+        }),
+      );
+      backends[1]!.available = false; // drained: out of rotation, kept by the clients pinned to it
+      backends[1]!.drained = true;
+      const hashing = config.algorithm === "consistent-hash";
+      let kept = 0;
+      for (const ip of ips) {
+        ctx.clientIp = ip;
+        const pick = balancer.select(ctx);
+        if (hashing) {
+          assert.equal(pick, before.get(ip), "every key stays where it was: the drained backend's own and the others'");
+          if (pick === backends[1]) kept++;
+        } else assert.notEqual(pick, backends[1]);
+      }
+      if (hashing) assert.ok(kept > 0, "some keys belong to the drained backend");
+      // A retry away from backends[0] never lands on the drained one (with hashing: for keys it does not own).
+      for (const ip of ips.filter((ip) => before.get(ip) === backends[0])) {
+        ctx.clientIp = ip;
+        assert.equal(balancer.select(ctx, backends[0]), backends[2], "nor as the fallback of a retry");
+      }
+    });
+
     test("picks the one backend of a single-backend service every time", () => {
       const backends = makeBackends([1]);
       const balancer = createBalancer(backends, config);
