@@ -138,9 +138,9 @@ export const tracingSchema = z
       .meta({ description: "Headers sent with every export request, e.g. a vendor's API key. Values are treated as secrets: never logged; write them as environment variable references." }),
     serviceName: z.string().min(1).default("divisor").meta({ description: "The resource attribute service.name of every span (service.version is Divisor's version)." }),
     resourceAttributes: z
-      .record(z.string().min(1), z.union([z.string(), z.number(), z.boolean()]))
+      .record(z.string().min(1), z.string())
       .default({})
-      .meta({ description: 'More resource attributes, e.g. { "deployment.environment.name": "prod", "service.instance.id": "gw-1" }.' }),
+      .meta({ description: 'More resource attributes (string values), e.g. { "deployment.environment.name": "prod", "service.instance.id": "gw-1" }.' }),
     sampler: tracingSamplerSchema,
     batching: tracingBatchingSchema,
   })
