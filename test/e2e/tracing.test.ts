@@ -298,6 +298,48 @@ describe("tracing: tries, sampling and export", () => {
     }
   });
 
+  test("a hedged request has a CLIENT span per try: the winner names the backend's parent, the loser ends cancelled", async () => {
+    let slowMode = false;
+    const maybeSlow = await startBackend((req, res) => {
+      if (!slowMode) return void res.end("first");
+      const timer = setTimeout(() => res.end("first, late"), 1000);
+      req.socket.once("close", () => clearTimeout(timer));
+    });
+    const fast = await startBackend((_req, res) => res.end("second"));
+    const gw = await startGateway({
+      tracing: { endpoint: receiver.url, batching: { delay: 20 } },
+      services: { app: { backends: [maybeSlow.address, fast.address], balancer: { algorithm: "round-robin" } } },
+      routers: { all: { service: "app", hedge: { percentile: 90, minDelay: "50ms" } } },
+    });
+    try {
+      for (let i = 0; i < 20; i++) await get(`${gw.url}/`);
+      await new Promise((r) => setTimeout(r, 300)); // the latency percentile is refreshed by the sweeper
+      slowMode = true;
+      const clients = [clientTraceparent(), clientTraceparent()];
+      for (const c of clients) assert.equal((await get(`${gw.url}/`, { headers: { traceparent: c.header } })).body, "second");
+      await receiver.waitFor(() => clients.some((c) => spansOf(receiver, c.traceId).length === 3));
+      const hedged = clients.find((c) => spansOf(receiver, c.traceId).length === 3)!;
+      const spans = spansOf(receiver, hedged.traceId);
+      const server = spans.find((s) => s.kind === "SERVER")!;
+      const first = spans.find((s) => s.kind === "CLIENT" && s.attributes["divisor.hedge"] === undefined)!;
+      const hedge = spans.find((s) => s.kind === "CLIENT" && s.attributes["divisor.hedge"] === true)!;
+      assert.equal(first.parentSpanId, server.spanId);
+      assert.equal(hedge.parentSpanId, server.spanId);
+      assert.equal(first.attributes["divisor.backend"], maybeSlow.address);
+      assert.equal(first.attributes["error.type"], "cancelled");
+      assert.equal(hedge.attributes["divisor.backend"], fast.address);
+      assert.equal(hedge.attributes["http.response.status_code"], 200);
+      const sentToFast = fast.seen.map((r) => parseTraceparent(r.headers.traceparent)).find((t) => t.traceId === hedged.traceId)!;
+      assert.equal(sentToFast.parentId, hedge.spanId);
+      const sentToSlow = maybeSlow.seen.map((r) => parseTraceparent(r.headers.traceparent)).find((t) => t.traceId === hedged.traceId)!;
+      assert.equal(sentToSlow.parentId, first.spanId);
+    } finally {
+      await gw.close();
+      await maybeSlow.close();
+      await fast.close();
+    }
+  });
+
   test("ratio 0 with parentBased still records a sampled parent's request and none of the new traces", async () => {
     const gw = await startGateway({
       tracing: { endpoint: receiver.url, sampler: { ratio: 0 }, batching: { delay: 20 } },
