@@ -127,6 +127,8 @@ export const tracingSchema = z
     endpoint: z
       .string()
       .regex(/^https?:\/\/[^\s/]+\S*$/, { message: 'expected an http:// or https:// URL, e.g. "http://127.0.0.1:4318/v1/traces"' })
+      // zod runs refinements even after the regex failed, so only a matching value is parsed here.
+      .refine((v) => !/^https?:\/\//.test(v) || URL.canParse(v), { message: "not a valid URL (check the host, and that the port is 1..65535)" })
       .meta({ description: 'OTLP/HTTP traces endpoint, the full URL including its path, e.g. "http://127.0.0.1:4318/v1/traces".' }),
     protocol: z
       .enum(["http/protobuf", "http/json"])

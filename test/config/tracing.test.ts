@@ -41,6 +41,11 @@ describe("tracing config", () => {
     assert.match(problem({ endpoint: "127.0.0.1:4318" }), /^tracing\.endpoint: expected an http:\/\/ or https:\/\/ URL/);
   });
 
+  test("refuses an endpoint URL that does not parse, instead of failing at start", () => {
+    assert.match(problem({ endpoint: "http://127.0.0.1:99999/v1/traces" }), /^tracing\.endpoint: not a valid URL/);
+    assert.match(problem({ endpoint: "http://[::1/v1/traces" }), /^tracing\.endpoint: not a valid URL/);
+  });
+
   test("refuses a protocol other than http/protobuf and http/json", () => {
     assert.match(problem({ endpoint: "http://x:4318/v1/traces", protocol: "grpc" }), /^tracing\.protocol: .*http\/protobuf.*http\/json/);
   });
