@@ -25,6 +25,9 @@ await build({
   banner: { js: 'const __divisorUrl = require("node:url").pathToFileURL(__filename).href;' },
   // import() inside a vm.Script compiled from a code cache has no module loader to call: make them require()s.
   supported: { "dynamic-import": false },
+  // The OpenTelemetry SDK is required from node_modules only when tracing is configured: kept out
+  // of the bundle, it adds nothing to the bundle's parse, code cache or start when tracing is off.
+  external: ["@opentelemetry/*"],
   logLevel: "warning",
 });
 // The entry's hashbang is kept by esbuild but is not valid inside the CommonJS wrapper the launcher compiles: turn it into a comment (same length, so the source map holds).

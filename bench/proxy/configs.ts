@@ -93,15 +93,24 @@ backend backend
  * How Divisor runs in the bench: "default" with every default (request metrics
  * counted, no admin listener); "admin" adds the admin listener, which serves
  * /metrics and collects process metrics; "bare" turns the resilience machinery
- * off (no retries, no circuit breaker); "no-metrics" turns request metrics off.
+ * off (no retries, no circuit breaker); "no-metrics" turns request metrics off;
+ * "tracing" records every request (ratio 1) and exports its spans over OTLP/HTTP
+ * protobuf to the shared backend (which answers the export POSTs with 200).
  * The ratios to "default" are what each costs.
  */
-export type DivisorVariant = "default" | "admin" | "bare" | "no-metrics";
+export type DivisorVariant = "default" | "admin" | "bare" | "no-metrics" | "tracing";
 
 /** Divisor: one listener, one service with the one backend, one router sending everything there. */
 export function divisorYaml(port: number, backendPort: number, variant: DivisorVariant = "default"): string {
   const resilience = variant === "bare" ? "\n    retries: { attempts: 0 }\n    circuitBreaker: { enabled: false }" : "";
-  const observability = variant === "no-metrics" ? "metrics: { enabled: false }\n" : variant === "admin" ? 'admin: { address: "127.0.0.1:0" }\n' : "";
+  const observability =
+    variant === "no-metrics"
+      ? "metrics: { enabled: false }\n"
+      : variant === "admin"
+        ? 'admin: { address: "127.0.0.1:0" }\n'
+        : variant === "tracing"
+          ? `tracing: { endpoint: "http://127.0.0.1:${backendPort}/v1/traces", sampler: { ratio: 1 } }\n`
+          : "";
   return `listeners:
   - address: "127.0.0.1:${port}"
 ${observability}services:

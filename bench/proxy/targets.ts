@@ -69,6 +69,7 @@ export const TARGETS: readonly Target[] = [
   divisorTarget("divisor-admin", "admin"),
   divisorTarget("divisor-bare", "bare"),
   divisorTarget("divisor-no-metrics", "no-metrics"),
+  divisorTarget("divisor-tracing", "tracing"),
   {
     id: "nginx",
     label: "nginx",

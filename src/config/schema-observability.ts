@@ -4,7 +4,7 @@
  * request path's schema stays readable.
  */
 import { z } from "zod";
-import { address } from "./schema-scalars.js";
+import { address, duration, positiveInt } from "./schema-scalars.js";
 
 const nameKey = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, { message: "names are letters, digits, '_', '.', '-'" });
 
@@ -92,11 +92,61 @@ export const loggingSchema = z
 
 // ---------------------------------------------------------------- tracing
 
+/** Header names a vendor's OTLP endpoint may ask for (RFC 9110 token characters). */
+const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { message: "expected an HTTP header name (letters, digits, '-', no spaces or colons)" });
+
+export const tracingSamplerSchema = z
+  .strictObject({
+    ratio: z
+      .number()
+      .min(0, { message: "the sampling ratio is a fraction from 0 (none) to 1 (every trace)" })
+      .max(1, { message: "the sampling ratio is a fraction from 0 (none) to 1 (every trace); write 0.1 for 10%" })
+      .default(1)
+      .meta({ description: "Fraction of new traces (requests without a sampled or unsampled parent) that are recorded and exported, 0..1." }),
+    parentBased: z
+      .boolean()
+      .default(true)
+      .meta({ description: "Follow the client's decision: a request whose traceparent says sampled is recorded, one that says unsampled is not; the ratio applies only to new traces. false = the ratio decides for every request." }),
+  })
+  .prefault({})
+  .meta({ description: "Which requests' spans are recorded. Unsampled requests still propagate a valid traceparent (sampled flag 0) to backends." });
+
+export const tracingBatchingSchema = z
+  .strictObject({
+    maxQueueSize: positiveInt.default(2048).meta({ description: "Ended spans held for export; when full, new spans are dropped (divisor_tracing_spans_dropped_total) rather than slowing requests." }),
+    maxBatchSize: positiveInt.default(512).meta({ description: "Spans sent in one export request." }),
+    delay: duration.default(1000).meta({ description: "Longest wait before a batch that is not full is exported." }),
+    exportTimeout: duration.default(10_000).meta({ description: "Time one export request may take before it is abandoned and counted as failed." }),
+  })
+  .prefault({})
+  .refine((b) => b.maxBatchSize <= b.maxQueueSize, { message: "batching.maxBatchSize must not exceed batching.maxQueueSize", path: ["maxBatchSize"] })
+  .meta({ description: "How ended spans are queued and exported in batches, off the request path." });
+
 export const tracingSchema = z
   .strictObject({
-    endpoint: z.string().regex(/^https?:\/\/[^\s/]+\S*$/, { message: "expected an http:// or https:// URL" }).meta({ description: 'OTLP/HTTP traces endpoint, e.g. "http://127.0.0.1:4318/v1/traces".' }),
+    endpoint: z
+      .string()
+      .regex(/^https?:\/\/[^\s/]+\S*$/, { message: 'expected an http:// or https:// URL, e.g. "http://127.0.0.1:4318/v1/traces"' })
+      // zod runs refinements even after the regex failed, so only a matching value is parsed here.
+      .refine((v) => !/^https?:\/\//.test(v) || URL.canParse(v), { message: "not a valid URL (check the host, and that the port is 1..65535)" })
+      .meta({ description: 'OTLP/HTTP traces endpoint, the full URL including its path, e.g. "http://127.0.0.1:4318/v1/traces".' }),
+    protocol: z
+      .enum(["http/protobuf", "http/json"])
+      .default("http/protobuf")
+      .meta({ description: 'OTLP encoding: "http/protobuf" (binary, smaller) or "http/json".' }),
+    headers: z
+      .record(headerName, z.string())
+      .default({})
+      .meta({ description: "Headers sent with every export request, e.g. a vendor's API key. Values are treated as secrets: never logged; write them as environment variable references." }),
+    serviceName: z.string().min(1).default("divisor").meta({ description: "The resource attribute service.name of every span (service.version is Divisor's version)." }),
+    resourceAttributes: z
+      .record(z.string().min(1), z.string())
+      .default({})
+      .meta({ description: 'More resource attributes (string values), e.g. { "deployment.environment.name": "prod", "service.instance.id": "gw-1" }.' }),
+    sampler: tracingSamplerSchema,
+    batching: tracingBatchingSchema,
   })
-  .meta({ description: "OpenTelemetry tracing, exported over OTLP/HTTP. Absent = off, at no cost." });
+  .meta({ description: "OpenTelemetry tracing: a server span per exchange and a client span per upstream try, W3C trace context and baggage propagated to backends, exported over OTLP/HTTP. Absent = off, at no cost. See docs/tracing.md." });
 
 export type AdminConfig = z.output<typeof adminSchema>;
 export type MetricsConfig = z.output<typeof metricsSchema>;

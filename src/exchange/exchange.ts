@@ -13,6 +13,7 @@ import { type HedgeOwner, HedgeTry } from "./hedge.js";
 import { hasDotSegment } from "./path-safety.js";
 import { directResponseHead, errorResponse, RETRY_AFTER, STATUS_REASON } from "./responses.js";
 import { clientIpFrom, findCookie, isTrusted, serializeRequestHead, serializeResponseHead, stripResponseHopByHop, upstreamRequestHeaders } from "./forwarding.js";
+import type { ExchangeTrace, TryTrace } from "../observability/tracing/types.js";
 import type { ClientSide, RouteTarget } from "./types.js";
 
 const MAX_PENDING_BODY = 64 * 1024;
@@ -104,6 +105,11 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
   /** Whether this exchange holds (or waits for) one of its service's in-flight slots. */
   private slot = Slot.None;
   private upstreamStart = 0;
+  /** The SERVER span, when tracing is on (null = off: every tracing step is this one check). */
+  private trace: ExchangeTrace | null = null;
+  /** The CLIENT span of the current try, and of the hedge while one runs. */
+  private tryTrace: TryTrace | null = null;
+  private hedgeTrace: TryTrace | null = null;
 
   constructor(client: ClientSide, head: RequestHead, host: string) {
     this.client = client;
@@ -171,6 +177,11 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
 
   /** Route and run the request phases. */
   start(): void {
+    const tracer = this.client.table.tracer;
+    if (tracer !== null) {
+      this.trace = tracer.startExchange(this.request, this.listener, this.client.socket.localPort ?? 0, this.startTime);
+      this.traceId = this.trace.traceId;
+    }
     if (hasDotSegment(this.head.path)) {
       this.sendDirect(errorResponse(400, 'the path has a "." or ".." segment; send it normalized'));
       return;
@@ -186,6 +197,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     this.tenant = target.tenant;
     this.service = target.service?.name;
     this.params = match.params;
+    if (this.trace !== null) this.trace.routed(target.router, target.tenant, this.service, target.route);
     if (this.requestBytes > target.maxBodySize || (this.head.bodyKind === BodyKind.Length && this.head.contentLength > target.maxBodySize)) {
       this.bodyTooLarge();
       return;
@@ -353,9 +365,24 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     this.phase = Phase.Connecting;
     this.attempts++;
     const backend = this.backend!;
+    if (this.trace !== null) this.traceTry(backend);
     backend.active++;
     this.upstreamStart = performance.now();
     backend.pool.acquire(this);
+  }
+
+  /** Start the CLIENT span of a try (ending the previous one) and write its traceparent into the head. */
+  private traceTry(backend: ServiceBackend): void {
+    this.endTry(undefined);
+    this.tryTrace = this.trace!.startTry(backend.address, this.retriesDone, false, this.upstreamHead!.headers);
+  }
+
+  private endTry(errorType: string | undefined): void {
+    const t = this.tryTrace;
+    if (t !== null) {
+      this.tryTrace = null;
+      t.end(errorType);
+    }
   }
 
   /** Bytes from the client after the head; returns how many belong to this request's body. */
@@ -412,7 +439,10 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
    * counted for metrics unless the backend answered (with a failure status).
    */
   private tryFailed(now: number, failure: UpstreamFailure | null): void {
-    if (failure !== null) this.backend!.pool.stats.failures[failure]++;
+    if (failure !== null) {
+      this.backend!.pool.stats.failures[failure]++;
+      if (this.trace !== null) this.endTry(failure);
+    }
     this.backend!.breaker.onFailure(now);
     this.target!.service!.breaker.onFailure(now);
   }
@@ -551,6 +581,8 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     if (next === undefined || next === this.backend) return;
     if (!this.target!.service!.budget.tryRetry()) return;
     if (this.target!.stats !== null) this.target!.stats.hedges++;
+    // The first try's head is already sent, so the shared head can carry the hedge's traceparent.
+    if (this.trace !== null) this.hedgeTrace = this.trace.startTry(next.address, 0, true, this.upstreamHead!.headers);
     this.hedge = new HedgeTry(this, next);
   }
 
@@ -569,6 +601,11 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     }
     this.dropUpstream();
     this.pendingFailure = null;
+    if (this.trace !== null) {
+      this.endTry("cancelled"); // the first try lost the race
+      this.tryTrace = this.hedgeTrace;
+      this.hedgeTrace = null;
+    }
     this.backend = hedge.backend;
     this.upstream = conn;
     conn.user = this;
@@ -578,6 +615,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
 
   hedgeFailed(_hedge: HedgeTry): void {
     this.hedge = null;
+    if (this.hedgeTrace !== null) this.endHedgeTrace("hedge-failed");
     const failure = this.pendingFailure;
     if (failure !== null && this.phase === Phase.AwaitingHead) {
       this.pendingFailure = null;
@@ -589,8 +627,15 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     if (this.hedge !== null) {
       this.hedge.cancel();
       this.hedge = null;
+      if (this.hedgeTrace !== null) this.endHedgeTrace("cancelled");
     }
     this.hedgeAt = 0;
+  }
+
+  private endHedgeTrace(errorType: string): void {
+    const t = this.hedgeTrace!;
+    this.hedgeTrace = null;
+    t.end(errorType);
   }
 
   onUpstreamFailed(err: UpstreamError): void {
@@ -661,6 +706,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
 
   private onResponseHead(head: ResponseHead, buf: Buffer, offset: number): void {
     const now = performance.now();
+    if (this.tryTrace !== null) this.tryTrace.responded(head.statusCode);
     if (this.backend!.breaker.isFailureStatus(head.statusCode)) this.tryFailed(now, null);
     else {
       this.trySucceeded(now);
@@ -1049,6 +1095,10 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     this.phase = Phase.Done;
     this.durationMs = performance.now() - this.startTime;
     this.client.stats.inFlight--;
+    if (this.trace !== null) {
+      this.endTry(this.errorCode);
+      this.trace.end(this.status, this.errorCode);
+    }
     const target = this.target;
     const stats = target === undefined ? this.client.table.unrouted : target.stats;
     if (stats !== null) {

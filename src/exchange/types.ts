@@ -2,6 +2,7 @@
 import type net from "node:net";
 import type { Middleware } from "../middleware/plugin.js";
 import type { ListenerStats, RouterStats } from "../observability/metrics/http-stats.js";
+import type { ExchangeTracer } from "../observability/tracing/types.js";
 import type { RouterTable } from "../router/table.js";
 import type { ServiceRuntime } from "../service/service.js";
 import type { ForwardingPolicy } from "./forwarding.js";
@@ -11,6 +12,8 @@ export interface RouteTarget {
   readonly router: string;
   readonly tenant: string | undefined;
   readonly service: ServiceRuntime | undefined;
+  /** The path template of the router's match (http.route of its spans), or null (regex or no path). */
+  readonly route: string | null;
   readonly middlewareNames: readonly string[];
   /** Largest request body accepted (bytes); Infinity = no limit. */
   readonly maxBodySize: number;
@@ -34,6 +37,8 @@ export interface RuntimeTable {
   readonly forwarding: ForwardingPolicy;
   /** Counters for requests no router takes (404, refused paths); null when metrics are off. */
   readonly unrouted: RouterStats | null;
+  /** The tracer of the configuration in force; null when tracing is off. */
+  readonly tracer: ExchangeTracer | null;
 }
 
 /** The client side of an exchange, as the exchange sees it. */

@@ -14,6 +14,7 @@ import { boundsInMs } from "../observability/metrics/histogram.js";
 import { setAdminState } from "../service/admin-state.js";
 import { type AdminState, BackendRegistry, type BackendSnapshot, type ServiceSnapshot } from "../service/service.js";
 import { compileRuntime } from "./runtime.js";
+import { TracingOwner } from "./tracing.js";
 
 export interface GatewayOptions {
   /** User plugins, referenced from the config as `{ type: plugin, plugin: <name> }`. */
@@ -120,6 +121,8 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
   readonly gatewayMetrics: GatewayMetrics;
   readonly metricsSources: MetricsSources;
   private readonly registry: BackendRegistry;
+  /** The tracer provider (lazily loaded), kept across reloads like the registries. */
+  private readonly tracing = new TracingOwner();
   private readonly plugins: ReadonlyMap<string, Plugin<unknown>>;
   private readonly source: string;
   readonly loadConfig: (() => Promise<DivisorConfigInput | DivisorConfig>) | undefined;
@@ -143,7 +146,7 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
     this.current = validateConfig(config, this.source);
     this.gatewayMetrics = new GatewayMetrics(this.current.metrics);
     this.registry = new BackendRegistry(boundsInMs(this.current.metrics.buckets));
-    this.metricsSources = { registry: this.registry, listeners: () => this.listenerByAddress.values() };
+    this.metricsSources = { registry: this.registry, listeners: () => this.listenerByAddress.values(), tracing: () => this.tracing.stats };
     const live = new Set<string>();
     this.runtime = compileRuntime(this.current, this.registry, this.plugins, live, this.gatewayMetrics);
     // Health checks start with the configuration, not with the first request.
@@ -214,6 +217,12 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
       // Loaded only when configured: demo backends use node:http, which the gateway itself never needs.
       const { startDemoBackends } = await import("../demo/backends.js");
       this.demo = await startDemoBackends(this.current.demo.backends);
+    }
+    if (this.tracing.tracer === null && this.current.tracing !== undefined) {
+      // The SDK loads asynchronously, so the table compiled by the constructor gets its tracer here.
+      const prepared = await this.tracing.prepare(this.current.tracing);
+      prepared.commit();
+      this.runtime = { ...this.runtime, tracer: prepared.tracer };
     }
     await this.syncListeners(this.current.listeners);
     await this.syncAdmin(this.current);
@@ -299,11 +308,20 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
       const validated = validateConfig(config, this.source);
       refuseBucketChange(this.current, validated, this.source);
       const live = new Set<string>();
-      const runtime = compileRuntime(validated, this.registry, this.plugins, live, this.gatewayMetrics);
-      if (this.listenerByAddress.size > 0) {
-        await this.syncListeners(validated.listeners);
-        await this.syncAdmin(validated);
+      // Compiled without a tracer first: a config the compiler refuses loads no SDK.
+      let runtime = compileRuntime(validated, this.registry, this.plugins, live, this.gatewayMetrics);
+      const tracing = await this.tracing.prepare(validated.tracing);
+      try {
+        if (this.listenerByAddress.size > 0) {
+          await this.syncListeners(validated.listeners);
+          await this.syncAdmin(validated);
+        }
+      } catch (err) {
+        tracing.abort();
+        throw err;
       }
+      runtime = { ...runtime, tracer: tracing.tracer };
+      tracing.commit();
       this.current = validated;
       this.runtime = runtime;
       this.registry.retain(live);
@@ -332,6 +350,7 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
     this.sweeper.close();
     if (this.admin !== null) await this.admin.close();
     this.gatewayMetrics.stopProcessMetrics();
+    await this.tracing.close();
     if (this.demo !== null) await this.demo.close();
   }
 }

@@ -1,4 +1,4 @@
-import type { DivisorConfig } from "../config/schema.js";
+import type { DivisorConfig, PathMatch } from "../config/schema.js";
 import { ConfigError } from "../errors.js";
 import { compileForwarding } from "../exchange/forwarding.js";
 import type { RouteTarget, RuntimeTable } from "../exchange/types.js";
@@ -6,13 +6,15 @@ import type { Middleware, Plugin } from "../middleware/plugin.js";
 import { createMiddleware } from "../middleware/registry.js";
 import { compileRouterTable, routeDefinitions } from "../router/compile.js";
 import type { GatewayMetrics } from "../observability/metrics/gateway-metrics.js";
+import type { ExchangeTracer } from "../observability/tracing/types.js";
 import type { BackendRegistry, ServiceRuntime } from "../service/service.js";
 
 /**
  * Compile a validated config into the immutable table requests are served with.
  * Backend state comes from `registry`, so backends the new config keeps keep their
  * pools and counters; `live` collects their ids so the caller can drop the rest
- * once the new table is in force. Without `metrics` (the CLI's offline checks) nothing is counted.
+ * once the new table is in force. Without `metrics` (the CLI's offline checks) nothing is counted;
+ * without `tracer` nothing is traced.
  */
 export function compileRuntime(
   config: DivisorConfig,
@@ -20,6 +22,7 @@ export function compileRuntime(
   plugins: ReadonlyMap<string, Plugin<unknown>>,
   live: Set<string>,
   metrics?: GatewayMetrics,
+  tracer: ExchangeTracer | null = null,
 ): RuntimeTable {
   // Everything that can still refuse the config runs before the registry is touched,
   // so a refused reload leaves the running backends' weights, pools and checks as they were.
@@ -45,6 +48,7 @@ export function compileRuntime(
       router: name,
       tenant,
       service,
+      route: routeTemplate(router.match?.path),
       middlewareNames: router.middlewares,
       retryNonIdempotent: router.retryNonIdempotent ?? false,
       maxBodySize: router.maxBodySize ?? Number.POSITIVE_INFINITY,
@@ -59,7 +63,16 @@ export function compileRuntime(
     };
   });
   const routers = compileRouterTable(definitions, config.tenants);
-  return { routers, services, forwarding: compileForwarding(config.proxy), unrouted: metrics?.enabled ? metrics.unrouted : null };
+  return { routers, services, forwarding: compileForwarding(config.proxy), unrouted: metrics?.enabled ? metrics.unrouted : null, tracer };
+}
+
+/** The route template a span names (OTel http.route): exact and pattern paths as written, a prefix as "prefix/*". */
+function routeTemplate(path: PathMatch | undefined): string | null {
+  if (path === undefined) return null;
+  if ("exact" in path) return path.exact;
+  if ("pattern" in path) return path.pattern;
+  if ("prefix" in path) return path.prefix.endsWith("/") ? `${path.prefix}*` : `${path.prefix}/*`;
+  return null;
 }
 
 function unknownReference(path: string, message: string): ConfigError {

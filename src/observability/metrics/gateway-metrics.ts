@@ -12,6 +12,7 @@ import type { MetricsConfig } from "../../config/schema-observability.js";
 import { BREAKER_STATE_NAMES } from "../../service/breaker.js";
 import { ADMIN_STATES, type BackendRegistry } from "../../service/service.js";
 import { UPSTREAM_FAILURES } from "../../upstream/stats.js";
+import type { TracingStats } from "../tracing/stats.js";
 import { VERSION } from "../version.js";
 import { ExpositionWriter, type Labels } from "./exposition.js";
 import { boundsInMs } from "./histogram.js";
@@ -28,6 +29,8 @@ export interface ListenerGauge {
 export interface MetricsSources {
   readonly registry: BackendRegistry;
   listeners(): Iterable<ListenerGauge>;
+  /** The tracer's own counters, once tracing has been configured; else null. */
+  tracing?(): TracingStats | null;
 }
 
 const BREAKER_STATES = ["closed", "open", "half_open"] as const;
@@ -140,6 +143,7 @@ export class GatewayMetrics {
     this.renderListeners(w, sources);
     this.renderBackends(w, sources.registry);
     this.renderReloads(w);
+    sources.tracing?.()?.render(w);
     this.process?.render(w);
     return w.finish();
   }
