@@ -56,6 +56,17 @@ function unknownReferences(queries: readonly DeployQuery[], families: readonly P
   return problems;
 }
 
+/** Metric names written in backticks in a Markdown page; `a_{x,y}_b` stands for a_x_b and a_y_b, `name{label}` for name. */
+function documentedNames(markdown: string): Set<string> {
+  const out = new Set<string>();
+  for (const [, code] of markdown.matchAll(/`([a-z0-9_:{},]+)`/g)) {
+    const m = /^([a-z0-9_:]*)\{([a-z0-9_,]+)\}([a-z0-9_:]*)$/.exec(code!);
+    if (m !== null && m[2]!.includes(",")) for (const part of m[2]!.split(",")) out.add(`${m[1]}${part}${m[3]}`);
+    else out.add(code!.replace(/\{[a-z_,]*\}$/, ""));
+  }
+  return out;
+}
+
 describe("deploy/grafana/divisor.json", () => {
   const dash = readDashboard();
 
@@ -153,6 +164,14 @@ describe("every metric the dashboard and the alerts name exists on a real gatewa
     assert.match(problems[2]!, /^label: divisor_backend_up has no label sevrice/);
     assert.match(problems[3]!, /^bucket of a counter: no metric family divisor_retries_bucket$/);
     assert.match(problems[4]!, /^name in a matcher: no metric family divisor_no_such_thing$/);
+  });
+
+  test("docs/metrics.md documents every metric family the gateway exposes", () => {
+    const documented = documentedNames(readFileSync(join(ROOT, "docs/metrics.md"), "utf8"));
+    const sampleNames = (f: ParsedFamily) => (f.type === "counter" ? [`${f.name}_total`] : [f.name]);
+    const missing = families.flatMap(sampleNames).filter((name) => !documented.has(name));
+    assert.deepEqual(missing, [], "families missing from docs/metrics.md");
+    assert.ok(documented.has("nodejs_eventloop_lag_p99_seconds") && documented.has("nodejs_active_resources"), "brace and label forms are read");
   });
 
   test("a query that is not PromQL is refused with its position", () => {
