@@ -3,8 +3,26 @@
  * panels are described by their queries and units, and the grid layout, ids and
  * datasource references are filled in here, so the JSON stays consistent.
  * `npm run gen` writes the file; a test fails while it is stale, and another
- * checks every metric its queries name against a real gateway's /metrics.
+ * checks every metric its queries name against a real gateway's /metrics. The
+ * result is typed with Grafana's own dashboard model (@grafana/schema).
  */
+import {
+  type AnnotationQuery,
+  type Dashboard,
+  DashboardCursorSync,
+  type DataQuery,
+  FieldColorModeId,
+  type FieldConfigSource,
+  MappingType,
+  type Panel,
+  type RowPanel,
+  ThresholdsMode,
+  type ValueMapping,
+  VariableHide,
+  type VariableModel,
+  VariableRefresh,
+  VariableSort,
+} from "@grafana/schema";
 
 /** Every panel and variable reads from the dashboard's `DS` datasource variable. */
 // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax, not a JavaScript template
@@ -421,27 +439,44 @@ export const VARIABLES: readonly Variable[] = [
   { name: "backend", label: "Backend", query: `label_values(divisor_backend_up{${SERVICE}}, backend)` },
 ];
 
-function fieldConfig(p: PanelSpec) {
+/** A Prometheus query as Grafana stores it in panels and annotations. */
+type PrometheusQuery = {
+  refId: string;
+  datasource?: DataQuery["datasource"];
+  expr: string;
+  legendFormat?: string;
+  range?: boolean;
+  instant?: boolean;
+  interval?: string;
+};
+
+/** Prometheus annotations keep their title and text templates beside the query. */
+interface PrometheusAnnotation extends AnnotationQuery<PrometheusQuery> {
+  titleFormat?: string;
+  textFormat?: string;
+}
+
+function fieldConfig(p: PanelSpec): FieldConfigSource {
   const custom =
     p.kind === "state-timeline"
       ? { fillOpacity: 80, lineWidth: 0 }
       : p.kind === "stat"
         ? {}
         : { drawStyle: "line", lineWidth: 1, fillOpacity: p.stack ? 30 : 10, showPoints: "never", spanNulls: false, stacking: { mode: p.stack ? "normal" : "none", group: "A" } };
-  const mappings =
+  const mappings: ValueMapping[] =
     p.states === undefined
       ? []
-      : [{ type: "value", options: Object.fromEntries(p.states.map(([value, text, color], index) => [String(value), { text, color, index }])) }];
+      : [{ type: MappingType.ValueToText, options: Object.fromEntries(p.states.map(([value, text, color], index) => [String(value), { text, color, index }])) }];
   const steps = p.states === undefined ? [{ color: "green", value: null }] : p.states.map(([value, , color], i) => ({ color, value: i === 0 ? null : value }));
   return {
     defaults: {
       unit: p.unit,
       ...(p.min === undefined ? {} : { min: p.min }),
       ...(p.max === undefined ? {} : { max: p.max }),
-      color: { mode: p.states === undefined ? "palette-classic" : "thresholds" },
+      color: { mode: p.states === undefined ? FieldColorModeId.PaletteClassic : FieldColorModeId.Thresholds },
       custom,
       mappings,
-      thresholds: { mode: "absolute", steps },
+      thresholds: { mode: ThresholdsMode.Absolute, steps },
     },
     overrides: [],
   };
@@ -455,8 +490,8 @@ function options(p: PanelSpec) {
 }
 
 /** The dashboard as Grafana's JSON model (schema version 39: Grafana 10.4 and later import it as is). */
-export function dashboard() {
-  const panels: unknown[] = [];
+export function dashboard(): Dashboard {
+  const panels: (Panel | RowPanel)[] = [];
   let id = 1;
   let y = 0;
   for (const row of ROWS) {
@@ -479,20 +514,50 @@ export function dashboard() {
         gridPos: { x, y, w, h: height },
         fieldConfig: fieldConfig(p),
         options: options(p),
-        targets: p.queries.map((t, i) => ({ datasource: DS, refId: String.fromCharCode(65 + i), expr: t.expr, legendFormat: t.legend, range: true, instant: false })),
+        targets: p.queries.map((t, i): PrometheusQuery => ({ datasource: DS, refId: String.fromCharCode(65 + i), expr: t.expr, legendFormat: t.legend, range: true, instant: false })),
       });
       x += w;
     }
     y += height;
   }
-  const all = { selected: true, text: ["All"], value: ["$__all"] };
+  const reloads: PrometheusAnnotation = {
+    datasource: DS,
+    enable: true,
+    iconColor: "orange",
+    name: "Configuration reloads",
+    target: { refId: "Anno", expr: `changes(divisor_config_last_reload_success_timestamp_seconds{${INSTANCE}}[2m]) > 0`, interval: "1m" },
+    titleFormat: "configuration reloaded",
+    textFormat: "{{instance}}",
+  };
+  const variables: VariableModel[] = [
+    { name: "DS", label: "Data source", type: "datasource", query: "prometheus", hide: VariableHide.dontHide, refresh: VariableRefresh.onDashboardLoad, regex: "", options: [] },
+    ...VARIABLES.map(
+      (v): VariableModel => ({
+        name: v.name,
+        label: v.label,
+        type: "query",
+        datasource: DS,
+        // A string query: every Grafana version since 7 reads it (and migrates it to its editor's form).
+        query: v.query,
+        current: { selected: true, text: ["All"], value: ["$__all"] },
+        includeAll: true,
+        allValue: ".*",
+        multi: true,
+        refresh: VariableRefresh.onTimeRangeChanged,
+        sort: VariableSort.alphabeticalAsc,
+        regex: "",
+        hide: VariableHide.dontHide,
+        options: [],
+      }),
+    ),
+  ];
   return {
     title: "Divisor",
     uid: "divisor-gateway",
     description: "Divisor gateway: traffic, errors, latency, backends, services, listeners, configuration and process (docs/metrics.md).",
     tags: ["divisor", "gateway", "prometheus"],
     editable: true,
-    graphTooltip: 1,
+    graphTooltip: DashboardCursorSync.Crosshair,
     schemaVersion: 39,
     version: 1,
     time: { from: "now-1h", to: "now" },
@@ -513,40 +578,10 @@ export function dashboard() {
           name: "Annotations & Alerts",
           type: "dashboard",
         },
-        {
-          datasource: DS,
-          enable: true,
-          iconColor: "orange",
-          name: "Configuration reloads",
-          expr: `changes(divisor_config_last_reload_success_timestamp_seconds{${INSTANCE}}[2m]) > 0`,
-          step: "1m",
-          titleFormat: "configuration reloaded",
-          textFormat: "{{instance}}",
-        },
+        reloads,
       ],
     },
-    templating: {
-      list: [
-        { name: "DS", label: "Data source", type: "datasource", query: "prometheus", current: {}, hide: 0, refresh: 1, regex: "", options: [] },
-        ...VARIABLES.map((v) => ({
-          name: v.name,
-          label: v.label,
-          type: "query",
-          datasource: DS,
-          query: { query: v.query, refId: "PrometheusVariableQueryEditor-VariableQuery" },
-          definition: v.query,
-          current: all,
-          includeAll: true,
-          allValue: ".*",
-          multi: true,
-          refresh: 2,
-          sort: 1,
-          regex: "",
-          hide: 0,
-          options: [],
-        })),
-      ],
-    },
+    templating: { list: variables },
     panels,
   };
 }

@@ -114,8 +114,10 @@ export function deployQueries(): DeployQuery[] {
   for (const p of dash.panels as GrafanaPanel[]) {
     for (const t of p.targets ?? []) out.push({ where: `${DASHBOARD} panel ${p.id} "${p.title}" ${t.refId}`, expr: t.expr, kind: "panel" });
   }
-  for (const a of dash.annotations.list as { name: string; expr?: string }[]) {
-    if (a.expr !== undefined) out.push({ where: `${DASHBOARD} annotation "${a.name}"`, expr: a.expr, kind: "annotation" });
+  for (const a of dash.annotations.list as { name: string; datasource: { type: string }; target?: { expr?: string } }[]) {
+    if (a.datasource.type !== "prometheus") continue;
+    if (a.target?.expr === undefined) throw new Error(`${DASHBOARD} annotation "${a.name}" has no target.expr`);
+    out.push({ where: `${DASHBOARD} annotation "${a.name}"`, expr: a.target.expr, kind: "annotation" });
   }
   for (const v of dash.templating.list as { name: string; type: string; query: { query: string } | string }[]) {
     if (v.type !== "query") continue;
