@@ -228,8 +228,8 @@ export const ROWS: readonly RowSpec[] = [
     title: "Backends",
     panels: [
       {
-        title: "Backend in rotation",
-        description: "1 when the backend takes requests: health checks pass, circuit not open, not drained.",
+        title: "Backend available",
+        description: "Up when the backend may be picked: its health checks pass and its circuit is not open (a drained backend, weight 0, stays up; see Effective weight).",
         unit: "none",
         kind: "state-timeline",
         width: 12,
@@ -283,11 +283,14 @@ export const ROWS: readonly RowSpec[] = [
     panels: [
       {
         title: "Backends in rotation by service",
-        description: "How many of each service's backends take requests, out of how many it has.",
+        description: "How many of each service's backends take requests (available, weight above 0), out of how many it has.",
         unit: "short",
         min: 0,
         queries: [
-          q(`sum by (service) (max by (service, backend) (divisor_backend_up{${SERVICE}}))`, "{{service}} in rotation"),
+          q(
+            `sum by (service) (max by (service, backend) (divisor_backend_up{${SERVICE}}) * on (service, backend) (max by (service, backend) (divisor_backend_weight{${SERVICE}}) > bool 0))`,
+            "{{service}} in rotation",
+          ),
           q(`count by (service) (max by (service, backend) (divisor_backend_up{${SERVICE}}))`, "{{service}} configured"),
         ],
       },
