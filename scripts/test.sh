@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: wrk, nginx and haproxy (bench peers), python3 (a never-accepting
 # listener in the connect-timeout test), the Prometheus client's reference parser
-# (metrics tests parse /metrics with it).
+# (metrics tests parse /metrics with it), Prometheus itself (test/deploy/ runs
+# promtool and a Prometheus of its own in a temp dir on a free port; the package's
+# system service is never used).
 missing=()
 command -v wrk >/dev/null || missing+=(wrk)
 command -v nginx >/dev/null || missing+=(nginx-light)
@@ -15,11 +17,15 @@ command -v haproxy >/dev/null || missing+=(haproxy)
 command -v python3 >/dev/null || missing+=(python3)
 command -v taskset >/dev/null || missing+=(util-linux)
 /usr/bin/python3 -c "import prometheus_client" 2>/dev/null || missing+=(python3-prometheus-client)
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "installing Debian packages: ${missing[*]}"
+# Prometheus on its own, without its recommended prometheus-node-exporter (another system service).
+no_recommends=()
+[ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ] || no_recommends+=(prometheus)
+if [ ${#missing[@]} -gt 0 ] || [ ${#no_recommends[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${missing[*]} ${no_recommends[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  [ ${#missing[@]} -eq 0 ] || DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  [ ${#no_recommends[@]} -eq 0 ] || DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${no_recommends[@]}" >/dev/null
 fi
 
 # npm install, not npm ci: this registry mirror leaves other platforms' optional

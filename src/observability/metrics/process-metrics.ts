@@ -88,6 +88,9 @@ export class ProcessMetrics {
     w.family("nodejs_eventloop_lag_p50_seconds", "gauge", "The 50th percentile of the recorded event loop delays.", "seconds").sample([], s(h.percentile(50)));
     w.family("nodejs_eventloop_lag_p90_seconds", "gauge", "The 90th percentile of the recorded event loop delays.", "seconds").sample([], s(h.percentile(90)));
     w.family("nodejs_eventloop_lag_p99_seconds", "gauge", "The 99th percentile of the recorded event loop delays.", "seconds").sample([], s(h.percentile(99)));
+    // Each scrape reports the delays since the previous one (as prom-client does): a
+    // histogram kept since start-up would hide a late loop behind hours of good ones.
+    h.reset();
 
     const resources = process.getActiveResourcesInfo();
     const byType = new Map<string, number>();
