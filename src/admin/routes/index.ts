@@ -2,6 +2,7 @@
 import type { AdminRoute } from "../types.js";
 import { healthz, readyz } from "./health.js";
 import { metrics } from "./metrics.js";
+import { allocationProfile, cpuProfile, heapSnapshot } from "./profile.js";
 
 /** GET /api: the endpoints this admin API has, for people and scripts exploring it. */
 const index: AdminRoute = {
@@ -17,4 +18,4 @@ const index: AdminRoute = {
   }),
 };
 
-export const ADMIN_ROUTES: readonly AdminRoute[] = [index, healthz, readyz, metrics];
+export const ADMIN_ROUTES: readonly AdminRoute[] = [index, healthz, readyz, metrics, cpuProfile, heapSnapshot, allocationProfile];
