@@ -114,7 +114,8 @@ export class ProcessProfiler {
    */
   heapSnapshot(): Readable {
     const session = this.acquire("heap snapshot");
-    const out = new PassThrough();
+    // Strings in, strings out: the chunks are text and are never re-encoded on the way.
+    const out = new PassThrough({ decodeStrings: false, encoding: "utf8" });
     session.on("HeapProfiler.addHeapSnapshotChunk", (m) => {
       if (!out.destroyed) out.write(m.params.chunk);
     });
