@@ -1,11 +1,12 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, test } from "node:test";
 import { defaultConfigOnFreePorts } from "./default-config.js";
+import { exited, logsOf, until } from "../helpers/cli.js";
 import { freePort, get, startBackend, type TestBackend } from "../helpers/net.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
@@ -22,29 +23,6 @@ after(async () => {
   await backend.close();
   rmSync(dir, { recursive: true, force: true });
 });
-
-function logsOf(child: ChildProcess): () => string {
-  let out = "";
-  child.stdout?.on("data", (d) => {
-    out += d;
-  });
-  child.stderr?.on("data", (d) => {
-    out += d;
-  });
-  return () => out;
-}
-
-async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-function exited(child: ChildProcess): Promise<number | null> {
-  return new Promise((r) => (child.exitCode !== null ? r(child.exitCode) : child.once("exit", (code) => r(code))));
-}
 
 /** Pids of the worker processes that logged "gateway started". */
 function workerPids(logs: string): number[] {
