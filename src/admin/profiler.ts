@@ -102,7 +102,8 @@ export class ProcessProfiler {
   allocations(seconds: number, intervalBytes: number, signal?: AbortSignal): Promise<object> {
     const start: [string, object][] = [
       ["HeapProfiler.enable", {}],
-      ["HeapProfiler.startSampling", { samplingInterval: intervalBytes }],
+      // Also the objects collected before the end: a proxy's per-request garbage is what this profile is for.
+      ["HeapProfiler.startSampling", { samplingInterval: intervalBytes, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true }],
     ];
     return this.sampled("allocation profile", start, "HeapProfiler.stopSampling", "HeapProfiler.disable", seconds, signal);
   }

@@ -156,7 +156,9 @@ async function runPrimary(path: string, log: Logger, count: number, opts: StartO
   const fork = (slot: WorkerSlot) => {
     slot.worker = cluster.fork({ [WORKER_SKIPS_DEMO]: "1", [WORKER_INDEX]: String(slot.index) });
   };
-  const admin = new PrimaryAdmin(slots, log);
+  // Listening to the workers from the start: one that announces itself before an admin section is configured is still known.
+  const { ClusterAdmin } = await import("../admin/cluster/primary.js");
+  const admin = new PrimaryAdmin(new ClusterAdmin(slots, log), log);
   const exitWhenNoWorkers = () => {
     if (Object.keys(cluster.workers ?? {}).length > 0) return;
     log.info("stopped");
@@ -219,10 +221,9 @@ async function runPrimary(path: string, log: Logger, count: number, opts: StartO
  */
 class PrimaryAdmin {
   private server: AdminServer | null = null;
-  private cluster: ClusterAdmin | null = null;
 
   constructor(
-    private readonly slots: WorkerSlot[],
+    private readonly cluster: ClusterAdmin,
     private readonly log: Logger,
   ) {}
 
@@ -236,8 +237,7 @@ class PrimaryAdmin {
       this.server.update(config);
       return;
     }
-    const [{ AdminServer }, { ClusterAdmin }] = await Promise.all([import("../admin/server.js"), import("../admin/cluster/primary.js")]);
-    this.cluster ??= new ClusterAdmin(this.slots, this.log);
+    const { AdminServer } = await import("../admin/server.js");
     const server = new AdminServer(config, this.cluster.dispatch);
     const a = await server.listen();
     this.server = server;
@@ -246,6 +246,6 @@ class PrimaryAdmin {
 
   async close(): Promise<void> {
     await this.server?.close();
-    this.cluster?.close();
+    this.cluster.close();
   }
 }

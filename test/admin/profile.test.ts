@@ -116,14 +116,26 @@ describe("profiling endpoints", () => {
     assert.equal(snapshot.nodes.length % snapshot.snapshot.meta.node_fields.length, 0);
   });
 
-  test("the allocation profile is a .heapprofile with a call tree and samples", async () => {
-    const res = await get(`${admin}/debug/pprof/allocations?seconds=1`, as(FULL));
+  test("the allocation profile under load is a .heapprofile whose samples include the garbage requests leave", async () => {
+    const pending = get(`${admin}/debug/pprof/allocations?seconds=1&interval=1024`, as(FULL));
+    await loadUntil(pending);
+    const res = await pending;
     assert.equal(res.status, 200);
     assert.match(String(res.headers["content-disposition"]), /\.heapprofile"$/);
     const profile = JSON.parse(res.body);
     assert.equal(typeof profile.head.callFrame.functionName, "string");
     assert.ok(Array.isArray(profile.head.children));
-    assert.ok(Array.isArray(profile.samples));
+    assert.ok(profile.samples.length > 100, `${profile.samples.length} samples`);
+    const frames: string[] = [];
+    const walk = (n: { callFrame: { url: string }; children: unknown[] }) => {
+      frames.push(n.callFrame.url);
+      for (const c of n.children) walk(c as typeof n);
+    };
+    walk(profile.head);
+    assert.ok(
+      frames.some((u) => u.includes("/src/")),
+      "allocations by the gateway's own code were sampled",
+    );
   });
 
   test("tenant-scoped tokens may take no profile; read-only tokens may take CPU and allocation profiles but not heap snapshots", async () => {

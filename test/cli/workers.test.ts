@@ -237,6 +237,21 @@ test("under --workers 2 the primary owns the admin API: /metrics counts every wo
     const restarted = parseExposition((await get(`${admin}/metrics`)).body, "text");
     assert.equal(sampleValue(restarted, "divisor_worker_restarts_total", { worker: "0" }), 1);
     assert.equal(sampleValue(restarted, "divisor_worker_up", { worker: "0" }), 1);
+
+    // SIGHUP: the workers reload, and the primary takes the admin section's new tokens.
+    const token = "workers-admin-token-0123456789";
+    writeFileSync(file, readFileSync(file, "utf8").replace(/admin: \{[^\n]*\}/, `admin: { address: "127.0.0.1:${adminPort}", tokens: [{ name: ops, token: "${token}" }] }`));
+    child.kill("SIGHUP");
+    await until(() => (logs().match(/configuration reloaded/g) ?? []).length === 2, "both workers to reload");
+    let refused = await get(`${admin}/metrics`);
+    for (let i = 0; i < 40 && refused.status !== 401; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      refused = await get(`${admin}/metrics`);
+    }
+    assert.equal(refused.status, 401, "the new tokens are in force in the primary");
+    const authorized = await get(`${admin}/metrics`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(authorized.status, 200);
+    assert.equal(sum(parseExposition(authorized.body, "text"), "divisor_worker_up"), 2);
   } finally {
     child.kill("SIGTERM");
   }
