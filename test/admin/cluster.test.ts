@@ -12,6 +12,7 @@ function fakeWorker(pid: number, reply: (req: WireRequest, id: number, worker: W
   const received: ToWorker[] = [];
   const worker = {
     process: { pid },
+    isConnected: () => true,
     send(message: ToWorker) {
       received.push(message);
       if (message.divisorAdmin !== "request") return true;

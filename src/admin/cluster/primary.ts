@@ -82,11 +82,13 @@ export class ClusterAdmin {
     this.scrapeFailures = slots.map(() => 0);
     cluster.on("message", this.onMessage);
     cluster.on("exit", this.onExit);
+    cluster.on("disconnect", this.onDisconnect);
   }
 
   close(): void {
     cluster.off("message", this.onMessage);
     cluster.off("exit", this.onExit);
+    cluster.off("disconnect", this.onDisconnect);
   }
 
   /** The AdminServer's dispatch: answer in the primary or forward to the workers. */
@@ -126,6 +128,11 @@ export class ClusterAdmin {
     }
   };
 
+  /** A worker that disconnects is on its way out: ask it nothing more. */
+  private onDisconnect = (worker: Worker): void => {
+    this.serving.delete(worker);
+  };
+
   private onExit = (worker: Worker): void => {
     this.serving.delete(worker);
     for (const [id, p] of this.pending) {
@@ -161,7 +168,7 @@ export class ClusterAdmin {
       this.pending.set(id, p);
       const cancel = (response: AdminResponse) => {
         if (!this.pending.has(id)) return;
-        worker.send({ divisorAdmin: "abort", id } satisfies ToWorker);
+        this.send(worker, { divisorAdmin: "abort", id }, () => {});
         this.settle(id, response);
       };
       if (timeoutMs !== undefined) {
@@ -171,7 +178,20 @@ export class ClusterAdmin {
         );
       }
       signal?.addEventListener("abort", () => cancel({ status: 499, body: errorBody("ERR_ADMIN_CANCELLED", "the client went away") }), { once: true });
-      worker.send({ divisorAdmin: "request", id, request: wire } satisfies ToWorker);
+      this.send(worker, { divisorAdmin: "request", id, request: wire }, () =>
+        this.settle(id, { status: 502, body: errorBody("ERR_ADMIN_WORKER_EXITED", `worker ${slot.index} is exiting and cannot answer; try again`) }),
+      );
+    });
+  }
+
+  /** Send to a worker whose channel may be closing: a failure goes to `failed`, never to an unhandled 'error'. */
+  private send(worker: Worker, message: ToWorker, failed: () => void): void {
+    if (!worker.isConnected()) {
+      failed();
+      return;
+    }
+    worker.send(message, undefined, {}, (err: Error | null) => {
+      if (err !== null) failed();
     });
   }
 
