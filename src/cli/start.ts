@@ -76,11 +76,11 @@ function watchConfig(path: string, onChange: () => void): void {
 /** One process serving the gateway (the only one, or a cluster worker). */
 async function runGateway(path: string, log: Logger, options: { worker: boolean; watch: boolean; pidFile: string | undefined }): Promise<void> {
   // A worker leaves the demo backends and the admin listener to the primary.
-  const withoutDemo = (c: DivisorConfig): DivisorConfig => (options.worker ? { ...c, demo: undefined, admin: undefined } : c);
+  const forThisProcess = (c: DivisorConfig): DivisorConfig => (options.worker ? { ...c, demo: undefined, admin: undefined } : c);
   const config = await loadOrExit(path);
   let gateway: Gateway;
   try {
-    gateway = createGateway(withoutDemo(config), { source: path });
+    gateway = createGateway(forThisProcess(config), { source: path });
     if (options.worker) {
       const { serveAdminOverIpc } = await import("../admin/cluster/worker.js");
       serveAdminOverIpc(adminGatewayOf(gateway));
@@ -99,7 +99,7 @@ async function runGateway(path: string, log: Logger, options: { worker: boolean;
   const reload = (reason: string) => {
     reloading = reloading.then(async () => {
       try {
-        await gateway.reload(withoutDemo(await loadConfigFile(path)));
+        await gateway.reload(forThisProcess(await loadConfigFile(path)));
         log.info({ config: path, reason }, "configuration reloaded");
       } catch (err) {
         log.error({ config: path, reason, err: err instanceof Error ? err.message : String(err) }, "reload refused; the previous configuration stays in force");
@@ -181,12 +181,13 @@ async function runPrimary(path: string, log: Logger, count: number, opts: StartO
   cluster.on("listening", () => {
     backoffMs = 500;
   });
-  for (const slot of slots) fork(slot);
+  // Before forking, as a single process binds it before serving: an admin address in use stops the start.
   try {
     await admin.sync(config.admin);
   } catch (err) {
-    log.error({ err: err instanceof Error ? err.message : String(err) }, "cannot start the admin listener");
+    fail(err);
   }
+  for (const slot of slots) fork(slot);
   log.info({ workers: count, config: path }, "primary started");
 
   const toWorkers = (signal: NodeJS.Signals) => {

@@ -257,3 +257,23 @@ test("under --workers 2 the primary owns the admin API: /metrics counts every wo
   }
   assert.equal(await exited(child), 0);
 });
+
+test("--workers stops before forking, with exit code 1, when the admin address is taken", async () => {
+  const taken = http.createServer();
+  await new Promise<void>((r) => taken.listen(0, "127.0.0.1", () => r()));
+  const adminPort = (taken.address() as { port: number }).port;
+  const file = join(dir, "admin-taken.yaml");
+  writeFileSync(
+    file,
+    `listeners: [{ address: "127.0.0.1:${await freePort()}" }]\nadmin: { address: "127.0.0.1:${adminPort}" }\n` +
+      `services: { app: { backends: ["${backend.address}"] } }\nrouters: { all: { service: app } }\n`,
+  );
+  try {
+    const { child, logs } = startBuilt(["-c", file, "--workers", "2"]);
+    assert.equal(await exited(child), 1);
+    assert.match(logs(), new RegExp(`EADDRINUSE[^\\n]*127.0.0.1:${adminPort}`));
+    assert.equal(workerPids(logs()).length, 0, "no worker was started");
+  } finally {
+    taken.close();
+  }
+});
