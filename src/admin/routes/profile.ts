@@ -6,12 +6,20 @@
  * tenantScoped); a heap snapshot holds the process memory, secrets included,
  * so it also needs a token that is not read-only.
  */
-import { ProcessProfiler, ProfileAbortedError, ProfileBusyError } from "../profiler.js";
+import { DivisorError } from "../../errors.js";
+import type { ProcessProfiler } from "../profiler.js";
 import { errorBody } from "../respond.js";
 import type { AdminRequest, AdminResponse, AdminRoute } from "../types.js";
 
 /** One V8 isolate per process, so one profiler per process (profiles exclude each other). */
-const profiler = new ProcessProfiler();
+let profiler: ProcessProfiler | undefined;
+
+/** Loaded at the first profile: node:inspector costs ~2 MB that a gateway never profiled need not pay. */
+async function theProfiler(): Promise<ProcessProfiler> {
+  const { ProcessProfiler } = await import("../profiler.js");
+  profiler ??= new ProcessProfiler();
+  return profiler;
+}
 
 interface IntParam {
   name: string;
@@ -52,9 +60,9 @@ function attachment(ext: string): Record<string, string> {
 }
 
 function failed(err: unknown): AdminResponse {
-  if (err instanceof ProfileBusyError) return { status: 409, body: errorBody(err.code, err.message) };
+  if (err instanceof DivisorError && err.code === "ERR_PROFILE_BUSY") return { status: 409, body: errorBody(err.code, err.message) };
   // The client is gone; nobody reads this answer.
-  if (err instanceof ProfileAbortedError) return { status: 499, body: errorBody(err.code, err.message) };
+  if (err instanceof DivisorError && err.code === "ERR_PROFILE_ABORTED") return { status: 499, body: errorBody(err.code, err.message) };
   throw err;
 }
 
@@ -64,7 +72,7 @@ function sampledProfile(
   description: string,
   interval: IntParam,
   ext: string,
-  take: (seconds: number, interval: number, signal: AbortSignal | undefined) => Promise<object>,
+  take: (profiler: ProcessProfiler, seconds: number, interval: number, signal: AbortSignal | undefined) => Promise<object>,
 ): AdminRoute {
   return {
     method: "GET",
@@ -76,7 +84,7 @@ function sampledProfile(
       const every = intParam(req, interval);
       if (typeof every !== "number") return every;
       try {
-        return { status: 200, body: JSON.stringify(await take(seconds, every, req.signal)), headers: attachment(ext) };
+        return { status: 200, body: JSON.stringify(await take(await theProfiler(), seconds, every, req.signal)), headers: attachment(ext) };
       } catch (err) {
         return failed(err);
       }
@@ -89,7 +97,7 @@ export const cpuProfile = sampledProfile(
   "CPU profile of this process over ?seconds=N (1-300, default 10; ?interval=µs between samples, default 1000), as a .cpuprofile for Chrome DevTools or speedscope.",
   CPU_INTERVAL,
   "cpuprofile",
-  (seconds, interval, signal) => profiler.cpu(seconds, interval, signal),
+  (profiler, seconds, interval, signal) => profiler.cpu(seconds, interval, signal),
 );
 
 export const allocationProfile = sampledProfile(
@@ -97,7 +105,7 @@ export const allocationProfile = sampledProfile(
   "Sampling heap profile (where memory is allocated) over ?seconds=N (1-300, default 10; ?interval=bytes between samples, default 32768), as a .heapprofile for Chrome DevTools. Cheap enough for production.",
   HEAP_INTERVAL,
   "heapprofile",
-  (seconds, interval, signal) => profiler.allocations(seconds, interval, signal),
+  (profiler, seconds, interval, signal) => profiler.allocations(seconds, interval, signal),
 );
 
 export const heapSnapshot: AdminRoute = {
@@ -105,7 +113,7 @@ export const heapSnapshot: AdminRoute = {
   path: "/debug/pprof/heap",
   description:
     "V8 heap snapshot of this process, streamed as a .heapsnapshot for Chrome DevTools' Memory tab. Pauses the process while it is taken; needs a token that is not read-only (it holds the process memory, secrets included).",
-  handle: (req) => {
+  handle: async (req) => {
     if (req.principal.readOnly) {
       return {
         status: 403,
@@ -116,7 +124,7 @@ export const heapSnapshot: AdminRoute = {
       };
     }
     try {
-      return { status: 200, body: profiler.heapSnapshot(), headers: attachment("heapsnapshot") };
+      return { status: 200, body: (await theProfiler()).heapSnapshot(), headers: attachment("heapsnapshot") };
     } catch (err) {
       return failed(err);
     }
