@@ -7,10 +7,11 @@
 import { timingSafeEqual } from "node:crypto";
 import http from "node:http";
 import type net from "node:net";
+import { Readable } from "node:stream";
 import type { AdminConfig } from "../config/schema-observability.js";
-import { adminError } from "./respond.js";
+import { errorBody } from "./respond.js";
 import { ADMIN_ROUTES } from "./routes/index.js";
-import type { AdminGateway, AdminPrincipal, AdminRequest, AdminResponse, AdminRoute } from "./types.js";
+import type { AdminDispatch, AdminGateway, AdminPrincipal, AdminRequest, AdminResponse, AdminRoute } from "./types.js";
 
 const MAX_BODY = 1024 * 1024;
 
@@ -53,10 +54,6 @@ export function isLoopback(ip: string | undefined): boolean {
   return v4.startsWith("127.") || ip === "::1";
 }
 
-function errorBody(code: string, message: string) {
-  return adminError(0, code, message).body;
-}
-
 export class AdminServer {
   private readonly server: http.Server;
   private readonly routes = compile(ADMIN_ROUTES);
@@ -65,7 +62,7 @@ export class AdminServer {
 
   constructor(
     config: AdminConfig,
-    private readonly gateway: AdminGateway,
+    private readonly dispatch: AdminDispatch,
   ) {
     this.config = config;
     this.update(config);
@@ -187,14 +184,33 @@ export class AdminServer {
       this.send(res, { status: 413, body: errorBody("ERR_ADMIN_BODY_TOO_LARGE", `admin request bodies are limited to ${MAX_BODY} bytes`) });
       return;
     }
-    const request: AdminRequest = { method: req.method ?? "GET", path: url.pathname, query: url.searchParams, headers: req.headers, params, principal, body };
-    const response = await route.handle(request, this.gateway);
+    const gone = new AbortController();
+    res.once("close", () => {
+      if (!res.writableFinished) gone.abort();
+    });
+    const request: AdminRequest = { method: req.method ?? "GET", path: url.pathname, query: url.searchParams, headers: req.headers, params, principal, body, signal: gone.signal };
+    const response = await this.dispatch(route, request);
     this.send(res, response, req.method === "HEAD");
   }
 
   private send(res: http.ServerResponse, r: AdminResponse, headOnly = false): void {
-    if (res.headersSent) {
+    if (res.headersSent || res.destroyed) {
+      if (r.body instanceof Readable) r.body.destroy();
       res.destroy();
+      return;
+    }
+    if (r.body instanceof Readable) {
+      const stream = r.body;
+      res.writeHead(r.status, { "cache-control": "no-store", "content-type": "application/octet-stream", ...r.headers });
+      if (headOnly) {
+        stream.destroy();
+        res.end();
+        return;
+      }
+      // An error mid-stream can only be told by cutting the response short.
+      stream.once("error", () => res.destroy());
+      res.once("close", () => stream.destroy());
+      stream.pipe(res);
       return;
     }
     const isRaw = typeof r.body === "string" || Buffer.isBuffer(r.body);
@@ -228,7 +244,7 @@ function readBody(req: http.IncomingMessage): Promise<Buffer | null> {
 
 /** Start the admin listener for `gateway`. */
 export async function startAdmin(config: AdminConfig, gateway: AdminGateway): Promise<AdminServer> {
-  const server = new AdminServer(config, gateway);
+  const server = new AdminServer(config, (route, req) => route.handle(req, gateway));
   await server.listen();
   return server;
 }

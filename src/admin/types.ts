@@ -49,11 +49,16 @@ export interface AdminRequest {
   readonly principal: AdminPrincipal;
   /** The request body (admin bodies are small; larger than 1 MiB is refused with 413). */
   readonly body: Buffer;
+  /** Aborted when the client goes away before the answer: long handlers (profiles) stop early. */
+  readonly signal?: AbortSignal;
 }
 
 export interface AdminResponse {
   status: number;
-  /** A string or Buffer is sent as is; anything else as JSON. */
+  /**
+   * A string or Buffer is sent as is, a Readable is streamed (chunked, for large
+   * answers such as heap snapshots), anything else is sent as JSON.
+   */
   body: unknown;
   headers?: Record<string, string>;
 }
@@ -72,5 +77,11 @@ export interface AdminRoute {
   readonly tenantScoped?: boolean;
   handle(req: AdminRequest, gateway: AdminGateway): AdminResponse | Promise<AdminResponse>;
 }
+
+/**
+ * How the admin server answers an authenticated request: in one process the
+ * route's own handler; under `--workers` the primary's, which forwards to workers.
+ */
+export type AdminDispatch = (route: AdminRoute, req: AdminRequest) => AdminResponse | Promise<AdminResponse>;
 
 export type { AdminConfig };

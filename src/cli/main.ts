@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from "commander";
 import { VERSION } from "../observability/version.js";
+import { registerDebug } from "./debug.js";
 import { registerExplain } from "./explain.js";
 import { registerReload } from "./reload.js";
 import { registerRoutes } from "./routes.js";
@@ -20,6 +21,7 @@ registerValidate(program);
 registerSchema(program);
 registerRoutes(program);
 registerExplain(program);
+registerDebug(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`divisor: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -4,9 +4,12 @@ import { availableParallelism } from "node:os";
 import type { Command } from "commander";
 import { loadConfigFile } from "../config/load.js";
 import type { DivisorConfig } from "../config/schema.js";
-import { createGateway, type Gateway } from "../gateway/gateway.js";
+import type { AdminServer } from "../admin/server.js";
+import type { AdminConfig } from "../config/schema-observability.js";
+import { adminGatewayOf, createGateway, type Gateway } from "../gateway/gateway.js";
 import { createLogger, type Logger } from "../observability/logger.js";
 import { configPath, fail, loadOrExit } from "./common.js";
+import type { ClusterAdmin, WorkerSlot } from "../admin/cluster/primary.js";
 
 interface StartOptions {
   config?: string;
@@ -15,8 +18,10 @@ interface StartOptions {
   pidFile?: string;
 }
 
-/** Set by the primary for its workers: the primary runs the demo backends once. */
+/** Set by the primary for its workers: the primary runs the demo backends and the admin listener once. */
 const WORKER_SKIPS_DEMO = "DIVISOR_WORKER_SKIP_DEMO";
+/** The worker's slot (0..N-1), kept by the process that replaces it: the worker label of /metrics. */
+const WORKER_INDEX = "DIVISOR_WORKER_INDEX";
 
 export function registerStart(program: Command): void {
   program
@@ -31,11 +36,11 @@ export function registerStart(program: Command): void {
       const workers = parseWorkers(opts.workers);
       const log = createLogger();
       if (cluster.isWorker) {
-        await runGateway(path, log, { skipDemo: process.env[WORKER_SKIPS_DEMO] === "1", watch: false, pidFile: undefined });
+        await runGateway(path, log.child({ worker: Number(process.env[WORKER_INDEX]) }), { worker: process.env[WORKER_SKIPS_DEMO] === "1", watch: false, pidFile: undefined });
         return;
       }
       if (workers === 1) {
-        await runGateway(path, log, { skipDemo: false, watch: opts.watch === true, pidFile: opts.pidFile });
+        await runGateway(path, log, { worker: false, watch: opts.watch === true, pidFile: opts.pidFile });
         return;
       }
       await runPrimary(path, log, workers, opts);
@@ -69,13 +74,18 @@ function watchConfig(path: string, onChange: () => void): void {
 }
 
 /** One process serving the gateway (the only one, or a cluster worker). */
-async function runGateway(path: string, log: Logger, options: { skipDemo: boolean; watch: boolean; pidFile: string | undefined }): Promise<void> {
-  const withoutDemo = (c: DivisorConfig): DivisorConfig => (options.skipDemo ? { ...c, demo: undefined } : c);
+async function runGateway(path: string, log: Logger, options: { worker: boolean; watch: boolean; pidFile: string | undefined }): Promise<void> {
+  // A worker leaves the demo backends and the admin listener to the primary.
+  const forThisProcess = (c: DivisorConfig): DivisorConfig => (options.worker ? { ...c, demo: undefined, admin: undefined } : c);
   const config = await loadOrExit(path);
   let gateway: Gateway;
   try {
     // The admin API's POST /api/reload and SIGHUP both re-read the file through loadConfig.
-    gateway = createGateway(withoutDemo(config), { source: path, loadConfig: async () => withoutDemo(await loadConfigFile(path)) });
+    gateway = createGateway(forThisProcess(config), { source: path, loadConfig: async () => forThisProcess(await loadConfigFile(path)) });
+    if (options.worker) {
+      const { serveAdminOverIpc } = await import("../admin/cluster/worker.js");
+      serveAdminOverIpc(adminGatewayOf(gateway));
+    }
     const bound = await gateway.listen();
     for (const b of bound) log.info({ listener: b.name, address: `${b.address}:${b.port}` }, `listening on http://${b.address}:${b.port}`);
     const admin = gateway.adminAddress;
@@ -139,18 +149,28 @@ async function runPrimary(path: string, log: Logger, count: number, opts: StartO
   let stopping = false;
   let backoffMs = 500;
   const restarts = new Set<NodeJS.Timeout>();
-  const fork = () => cluster.fork({ [WORKER_SKIPS_DEMO]: "1" });
+  const slots: WorkerSlot[] = Array.from({ length: count }, (_, index) => ({ index, worker: undefined, restarts: 0 }));
+  const fork = (slot: WorkerSlot) => {
+    slot.worker = cluster.fork({ [WORKER_SKIPS_DEMO]: "1", [WORKER_INDEX]: String(slot.index) });
+  };
+  // Listening to the workers from the start: one that announces itself before an admin section is configured is still known.
+  const { ClusterAdmin } = await import("../admin/cluster/primary.js");
+  const admin = new PrimaryAdmin(new ClusterAdmin(slots, log), log);
   const exitWhenNoWorkers = () => {
     if (Object.keys(cluster.workers ?? {}).length > 0) return;
     log.info("stopped");
-    void (demo?.close() ?? Promise.resolve()).then(() => process.exit(0));
+    void Promise.all([admin.close(), demo?.close()]).then(() => process.exit(0));
   };
   cluster.on("exit", (worker, code, signal) => {
+    const slot = slots.find((s) => s.worker === worker);
+    if (slot !== undefined) slot.worker = undefined;
     if (stopping) return exitWhenNoWorkers();
-    log.error({ worker: worker.process.pid, code, signal, restartInMs: backoffMs }, "worker died; restarting it");
+    if (slot === undefined) return;
+    log.error({ worker: slot.index, pid: worker.process.pid, code, signal, restartInMs: backoffMs }, "worker died; restarting it");
     const timer = setTimeout(() => {
       restarts.delete(timer);
-      fork();
+      slot.restarts++;
+      fork(slot);
     }, backoffMs);
     restarts.add(timer);
     backoffMs = Math.min(backoffMs * 2, 30_000);
@@ -158,14 +178,27 @@ async function runPrimary(path: string, log: Logger, count: number, opts: StartO
   cluster.on("listening", () => {
     backoffMs = 500;
   });
-  for (let i = 0; i < count; i++) fork();
+  // Before forking, as a single process binds it before serving: an admin address in use stops the start.
+  try {
+    await admin.sync(config.admin);
+  } catch (err) {
+    fail(err);
+  }
+  for (const slot of slots) fork(slot);
   log.info({ workers: count, config: path }, "primary started");
 
   const toWorkers = (signal: NodeJS.Signals) => {
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill(signal);
   };
-  process.on("SIGHUP", () => toWorkers("SIGHUP"));
-  if (opts.watch) watchConfig(path, () => toWorkers("SIGHUP"));
+  // The workers reload themselves; the primary follows the admin section (address, tokens).
+  const reload = () => {
+    toWorkers("SIGHUP");
+    loadConfigFile(path)
+      .then((next) => admin.sync(next.admin))
+      .catch((err: unknown) => log.error({ config: path, err: err instanceof Error ? err.message : String(err) }, "the primary keeps its admin listener as it was"));
+  };
+  process.on("SIGHUP", reload);
+  if (opts.watch) watchConfig(path, reload);
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
@@ -177,4 +210,40 @@ async function runPrimary(path: string, log: Logger, count: number, opts: StartO
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+}
+
+/**
+ * The admin listener of a --workers primary (loaded only when `admin` is
+ * configured): follows the config's admin section across reloads and answers
+ * through ClusterAdmin.
+ */
+class PrimaryAdmin {
+  private server: AdminServer | null = null;
+
+  constructor(
+    private readonly cluster: ClusterAdmin,
+    private readonly log: Logger,
+  ) {}
+
+  async sync(config: AdminConfig | undefined): Promise<void> {
+    if (this.server !== null && (config === undefined || config.address !== this.server.config.address)) {
+      await this.server.close();
+      this.server = null;
+    }
+    if (config === undefined) return;
+    if (this.server !== null) {
+      this.server.update(config);
+      return;
+    }
+    const { AdminServer } = await import("../admin/server.js");
+    const server = new AdminServer(config, this.cluster.dispatch);
+    const a = await server.listen();
+    this.server = server;
+    this.log.info({ admin: `${a.address}:${a.port}` }, `admin API on http://${a.address}:${a.port} (metrics of every worker at /metrics)`);
+  }
+
+  async close(): Promise<void> {
+    await this.server?.close();
+    this.cluster.close();
+  }
 }

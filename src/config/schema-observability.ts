@@ -26,7 +26,7 @@ export const adminTokenSchema = z
     tenant: nameKey
       .optional()
       .meta({ description: "Scope the token to one tenant: it sees and changes only that tenant's routers and the services they use. Omitted = the whole gateway." }),
-    readOnly: z.boolean().default(false).meta({ description: "The token may read but not change anything (no reload, no drain)." }),
+    readOnly: z.boolean().default(false).meta({ description: "The token may read but not change anything (no reload, no drain), and may take CPU and allocation profiles but no heap snapshot (it would hold the other tokens)." }),
   })
   .meta({ description: "A bearer token for the admin API." });
 

@@ -116,6 +116,15 @@ export function createGateway(config: DivisorConfigInput | DivisorConfig, option
   return new GatewayImpl(config, options);
 }
 
+/**
+ * The admin API's view of a gateway made by createGateway (internal: a
+ * `--workers` worker answers the primary's forwarded admin requests with it).
+ */
+export function adminGatewayOf(gateway: Gateway): AdminGateway {
+  if (!(gateway instanceof GatewayImpl)) throw new TypeError("not a gateway made by createGateway");
+  return gateway;
+}
+
 class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
   readonly sweeper = new DeadlineSweeper();
   readonly gatewayMetrics: GatewayMetrics;

@@ -21,7 +21,7 @@ describe("an admin listener without tokens", () => {
   before(async () => {
     // Past config validation (which refuses this) on purpose: the peer check must hold on its own.
     const gateway = { listeningSince: Date.now(), draining: () => false } as unknown as AdminGateway;
-    server = new AdminServer({ address: "0.0.0.0:0", tokens: [] }, gateway);
+    server = new AdminServer({ address: "0.0.0.0:0", tokens: [] }, (route, req) => route.handle(req, gateway));
     port = (await server.listen()).port;
   });
   after(() => server.close());

@@ -1,14 +1,18 @@
 import { VERSION } from "../../observability/version.js";
 import type { AdminGateway, AdminRoute } from "../types.js";
 
-function status(gateway: AdminGateway) {
+/** This process: version, uptime, memory (also the --workers primary's /healthz). */
+export function processStatus() {
   const mem = process.memoryUsage();
   return {
     version: VERSION,
     uptimeSeconds: Math.round(process.uptime() * 1000) / 1000,
     memory: { rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, heapTotalBytes: mem.heapTotal },
-    listeners: gateway.addresses.map((a) => ({ name: a.name, address: `${a.address}:${a.port}` })),
   };
+}
+
+function status(gateway: AdminGateway) {
+  return { ...processStatus(), listeners: gateway.addresses.map((a) => ({ name: a.name, address: `${a.address}:${a.port}` })) };
 }
 
 /** Liveness: the process answers. For orchestrators' liveness probes; needs no token. */

@@ -4,6 +4,7 @@ import { config } from "./config.js";
 import { healthz, readyz } from "./health.js";
 import { listeners } from "./listeners.js";
 import { metrics } from "./metrics.js";
+import { allocationProfile, cpuProfile, heapSnapshot } from "./profile.js";
 import { reloadRoute } from "./reload.js";
 import { routers } from "./routers.js";
 import { runtimeRoute } from "./runtime.js";
@@ -42,4 +43,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
   listeners,
   runtimeRoute,
   reloadRoute,
+  cpuProfile,
+  heapSnapshot,
+  allocationProfile,
 ];

@@ -1,0 +1,53 @@
+/** Running the built `divisor` command in tests: its output, its exit, waiting on it. */
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join, resolve } from "node:path";
+
+export const ROOT = resolve(import.meta.dirname, "../..");
+/** The built command (npm run build; scripts/test.sh builds before testing). */
+export const BIN = join(ROOT, "dist/cli/divisor.cjs");
+
+export function assertBuilt(): void {
+  if (!existsSync(BIN)) throw new Error("dist/cli/divisor.cjs is missing: run npm run build first (scripts/test.sh does)");
+}
+
+/** Everything the child writes on stdout and stderr so far. */
+export function logsOf(child: ChildProcess): () => string {
+  let out = "";
+  child.stdout?.on("data", (d) => {
+    out += d;
+  });
+  child.stderr?.on("data", (d) => {
+    out += d;
+  });
+  return () => out;
+}
+
+export async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export function exited(child: ChildProcess): Promise<number | null> {
+  return new Promise((r) => (child.exitCode !== null ? r(child.exitCode) : child.once("exit", (code) => r(code))));
+}
+
+/** `divisor start ARGS` from the built command, its output collected. */
+export function startBuilt(args: string[], env: NodeJS.ProcessEnv = process.env): { child: ChildProcess; logs: () => string } {
+  assertBuilt();
+  const child = spawn(BIN, ["start", ...args], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  return { child, logs: logsOf(child) };
+}
+
+/** Run the built command to its end: exit code, stdout, stderr. */
+export function runBuilt(args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number; out: string; err: string }> {
+  assertBuilt();
+  return new Promise((r) =>
+    execFile(BIN, args, { cwd: options.cwd ?? ROOT, env: options.env ?? process.env }, (err, out, stderr) =>
+      r({ code: err === null ? 0 : typeof err.code === "number" ? err.code : 1, out, err: stderr }),
+    ),
+  );
+}
