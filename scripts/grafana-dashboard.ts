@@ -229,7 +229,7 @@ export const ROWS: readonly RowSpec[] = [
     panels: [
       {
         title: "Backend available",
-        description: "Up when the backend may be picked: its health checks pass and its circuit is not open (a drained backend, weight 0, stays up; see Effective weight).",
+        description: "Up when the backend may be picked: its health checks pass, its circuit is not open and its admin state is active (a backend configured with weight 0 stays up; see Effective weight).",
         unit: "none",
         kind: "state-timeline",
         width: 12,
