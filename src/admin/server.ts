@@ -169,6 +169,10 @@ export class AdminServer {
     }
     const request: AdminRequest = { method: req.method ?? "GET", path: url.pathname, query: url.searchParams, headers: req.headers, params, principal, body };
     const response = await route.handle(request, this.gateway);
+    if (route.writes) {
+      // Who changed what: the token's name, never the token.
+      this.gateway.logs.get("admin").info({ token: principal.name, method: request.method, path: request.path, status: response.status }, "admin call");
+    }
     this.send(res, response, req.method === "HEAD");
   }
 

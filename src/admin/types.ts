@@ -5,6 +5,7 @@
 import type { AdminConfig } from "../config/schema-observability.js";
 import type { DivisorConfig } from "../config/schema.js";
 import type { BoundAddress } from "../gateway/gateway.js";
+import type { GatewayLogs } from "../observability/logging.js";
 import type { MetricsSources, GatewayMetrics } from "../observability/metrics/gateway-metrics.js";
 import type { BackendSnapshot, ServiceSnapshot } from "../service/service.js";
 
@@ -14,6 +15,8 @@ export interface AdminGateway {
   readonly addresses: readonly BoundAddress[];
   readonly gatewayMetrics: GatewayMetrics;
   readonly metricsSources: MetricsSources;
+  /** The loggers by component and their levels (GET/PUT /api/logging; admin calls are logged on "admin"). */
+  readonly logs: GatewayLogs;
   /** When the gateway started serving (Date.now()), or 0 before listen() finished. */
   readonly listeningSince: number;
   draining(): boolean;

@@ -6,6 +6,7 @@ import { loadConfigFile } from "../config/load.js";
 import type { DivisorConfig } from "../config/schema.js";
 import { createGateway, type Gateway } from "../gateway/gateway.js";
 import { createLogger, type Logger } from "../observability/logger.js";
+import { describeFailure } from "../observability/logging.js";
 import { configPath, fail, loadOrExit } from "./common.js";
 
 interface StartOptions {
@@ -29,16 +30,17 @@ export function registerStart(program: Command): void {
     .action(async (opts: StartOptions) => {
       const path = configPath(opts.config);
       const workers = parseWorkers(opts.workers);
-      const log = createLogger();
+      const config = await loadOrExit(path);
+      const log = createLogger({ level: config.logging.level, format: config.logging.format });
       if (cluster.isWorker) {
-        await runGateway(path, log, { skipDemo: process.env[WORKER_SKIPS_DEMO] === "1", watch: false, pidFile: undefined });
+        await runGateway(path, config, log, { skipDemo: process.env[WORKER_SKIPS_DEMO] === "1", watch: false, pidFile: undefined });
         return;
       }
       if (workers === 1) {
-        await runGateway(path, log, { skipDemo: false, watch: opts.watch === true, pidFile: opts.pidFile });
+        await runGateway(path, config, log, { skipDemo: false, watch: opts.watch === true, pidFile: opts.pidFile });
         return;
       }
-      await runPrimary(path, log, workers, opts);
+      await runPrimary(path, config, log, workers, opts);
     });
 }
 
@@ -69,12 +71,16 @@ function watchConfig(path: string, onChange: () => void): void {
 }
 
 /** One process serving the gateway (the only one, or a cluster worker). */
-async function runGateway(path: string, log: Logger, options: { skipDemo: boolean; watch: boolean; pidFile: string | undefined }): Promise<void> {
+async function runGateway(
+  path: string,
+  config: DivisorConfig,
+  log: Logger,
+  options: { skipDemo: boolean; watch: boolean; pidFile: string | undefined },
+): Promise<void> {
   const withoutDemo = (c: DivisorConfig): DivisorConfig => (options.skipDemo ? { ...c, demo: undefined } : c);
-  const config = await loadOrExit(path);
   let gateway: Gateway;
   try {
-    gateway = createGateway(withoutDemo(config), { source: path });
+    gateway = createGateway(withoutDemo(config), { source: path, logger: log });
     const bound = await gateway.listen();
     for (const b of bound) log.info({ listener: b.name, address: `${b.address}:${b.port}` }, `listening on http://${b.address}:${b.port}`);
     const admin = gateway.adminAddress;
@@ -88,15 +94,21 @@ async function runGateway(path: string, log: Logger, options: { skipDemo: boolea
   let reloading = Promise.resolve();
   const reload = (reason: string) => {
     reloading = reloading.then(async () => {
+      log.info({ config: path, reason }, "reloading the configuration");
+      let next: DivisorConfig;
       try {
-        await gateway.reload(withoutDemo(await loadConfigFile(path)));
-        log.info({ config: path, reason }, "configuration reloaded");
+        next = await loadConfigFile(path);
       } catch (err) {
-        log.error({ config: path, reason, err: err instanceof Error ? err.message : String(err) }, "reload refused; the previous configuration stays in force");
+        log.error({ config: path, reason, ...describeFailure(err) }, "reload refused; the previous configuration stays in force");
+        return;
       }
+      // The gateway logs the outcome ("configuration reloaded", or the refusal with its problems).
+      await gateway.reload(withoutDemo(next)).catch(() => {});
     });
   };
   process.on("SIGHUP", () => reload("SIGHUP"));
+  // logrotate: reopen the access log's files (the same as `kill -USR1` to nginx).
+  process.on("SIGUSR1", () => gateway.reopenLogs());
   if (options.watch) watchConfig(path, () => reload("file changed"));
 
   let stopping = false;
@@ -127,8 +139,7 @@ async function runGateway(path: string, log: Logger, options: { skipDemo: boolea
  * workers (which share the listening sockets), forwards SIGHUP to them, restarts
  * one that dies, and on SIGTERM/SIGINT lets every worker drain before exiting.
  */
-async function runPrimary(path: string, log: Logger, count: number, opts: StartOptions): Promise<void> {
-  const config = await loadOrExit(path);
+async function runPrimary(path: string, config: DivisorConfig, log: Logger, count: number, opts: StartOptions): Promise<void> {
   let demo: { close(): Promise<void> } | undefined;
   if (config.demo !== undefined) {
     const { startDemoBackends } = await import("../demo/backends.js");
@@ -168,6 +179,7 @@ async function runPrimary(path: string, log: Logger, count: number, opts: StartO
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill(signal);
   };
   process.on("SIGHUP", () => toWorkers("SIGHUP"));
+  process.on("SIGUSR1", () => toWorkers("SIGUSR1"));
   if (opts.watch) watchConfig(path, () => toWorkers("SIGHUP"));
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;

@@ -1,6 +1,7 @@
 /** Every admin endpoint; a new one is a file in this folder and a line here. */
 import type { AdminRoute } from "../types.js";
 import { healthz, readyz } from "./health.js";
+import { getLogging, putLogging } from "./logging.js";
 import { metrics } from "./metrics.js";
 
 /** GET /api: the endpoints this admin API has, for people and scripts exploring it. */
@@ -17,4 +18,4 @@ const index: AdminRoute = {
   }),
 };
 
-export const ADMIN_ROUTES: readonly AdminRoute[] = [index, healthz, readyz, metrics];
+export const ADMIN_ROUTES: readonly AdminRoute[] = [index, healthz, readyz, metrics, getLogging, putLogging];

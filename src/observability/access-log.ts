@@ -1,0 +1,318 @@
+// Hot path: the access log, decided (sampled) and written once per finished exchange.
+import { pino } from "pino";
+import { type AccessLogConfig, ACCESS_LOG_FIELD_NAMES, type AccessSampleRule, HEADER_FIELD_RE } from "../config/schema-observability.js";
+import type { HeaderList } from "../http1/headers.js";
+import type { Logger } from "./logger.js";
+import type { RouterStats } from "./metrics/http-stats.js";
+
+type SonicBoom = ReturnType<typeof pino.destination>;
+
+/** What the access log reads from a finished exchange (the ProxyExchange has all of it). */
+export interface LoggedExchange {
+  readonly status: number;
+  readonly durationMs: number;
+  /** Time from the upstream connect/send to the response head, ms; -1 when no backend answered. */
+  readonly upstreamMs: number;
+  readonly method: string;
+  /** Path and query as received, before middlewares rewrite them. */
+  readonly path: string;
+  readonly query: string;
+  readonly listener: string;
+  readonly router: string | undefined;
+  readonly tenant: string | undefined;
+  readonly service: string | undefined;
+  readonly backend: { readonly address: string } | undefined;
+  readonly requestBytes: number;
+  readonly responseBytes: number;
+  readonly retries: number;
+  readonly errorCode: string | undefined;
+  readonly traceId: string | undefined;
+  readonly request: { readonly host: string; readonly clientIp: string; readonly versionMinor: number; readonly headers: HeaderList };
+  /** The response head's headers as sent, when a backend's response was relayed; null for direct answers. */
+  readonly responseHeaders: HeaderList | null;
+}
+
+const enum F {
+  Time,
+  TraceId,
+  ClientIp,
+  Method,
+  Host,
+  Path,
+  Query,
+  Protocol,
+  Status,
+  DurationMs,
+  UpstreamMs,
+  RequestBytes,
+  ResponseBytes,
+  Listener,
+  Tenant,
+  Router,
+  Service,
+  Backend,
+  Retries,
+  Error,
+  UserAgent,
+  Referer,
+  RequestHeader,
+  ResponseHeader,
+  Redacted,
+}
+
+/** Header values never written, whatever the configuration says. */
+const REDACTED_HEADERS = new Set(["authorization", "proxy-authorization", "cookie", "set-cookie"]);
+export const REDACTED = "[redacted]";
+
+/** One field of a line: what to read, under which key. */
+interface Field {
+  readonly kind: F;
+  readonly key: string;
+  /** Header name, for header fields. */
+  readonly header: string;
+  /** For a redacted header: read from the request (true) or the response. */
+  readonly request: boolean;
+}
+
+function compileField(name: string): Field {
+  const fixed = (ACCESS_LOG_FIELD_NAMES as string[]).indexOf(name);
+  if (fixed >= 0) return { kind: fixed as F, key: name, header: "", request: true };
+  const m = HEADER_FIELD_RE.exec(name)!;
+  const header = m[2]!.toLowerCase();
+  const request = m[1] === "request_header";
+  if (REDACTED_HEADERS.has(header)) return { kind: F.Redacted, key: name, header, request };
+  return { kind: request ? F.RequestHeader : F.ResponseHeader, key: name, header, request };
+}
+
+/** One sampling rule, compiled: numbers to compare and sets to test, no parsing per request. */
+interface Rule {
+  readonly lo: number;
+  readonly hi: number;
+  /** duration_ms must be above this; -1 = any. */
+  readonly slowerThan: number;
+  readonly routers: ReadonlySet<string> | null;
+  readonly tenants: ReadonlySet<string> | null;
+  readonly keep: number;
+}
+
+function compileRule(rule: AccessSampleRule): Rule {
+  let lo = 0;
+  let hi = 999;
+  const s = rule.status;
+  if (typeof s === "number") lo = hi = s;
+  else if (typeof s === "string") {
+    // "5xx" or "500-504" (the schema allows nothing else).
+    lo = s.endsWith("xx") ? Number(s[0]) * 100 : Number(s.slice(0, 3));
+    hi = s.endsWith("xx") ? lo + 99 : Number(s.slice(4));
+  }
+  return {
+    lo,
+    hi,
+    slowerThan: rule.slowerThan ?? -1,
+    routers: rule.routers === undefined ? null : new Set(rule.routers),
+    tenants: rule.tenants === undefined ? null : new Set(rule.tenants),
+    keep: rule.keep,
+  };
+}
+
+/** Where access lines go: one buffered asynchronous writer per destination, kept across reloads. */
+export class AccessLogSinks {
+  private readonly sinks = new Map<string, SonicBoom>();
+  private readonly log: Logger;
+
+  constructor(log: Logger) {
+    this.log = log;
+  }
+
+  /** The writer of `destination` ("stdout" or a file path), opened on first use. */
+  open(destination: string): SonicBoom {
+    let sink = this.sinks.get(destination);
+    if (sink !== undefined) return sink;
+    const toStdout = destination === "stdout";
+    // Asynchronous: a line is queued and written with the ones queued while the previous write was in
+    // flight (one write per batch under load). Bounded, so a stuck disk costs lines, not memory.
+    sink = pino.destination({ dest: toStdout ? 1 : destination, sync: false, mkdir: !toStdout, append: true, maxLength: 16 * 1024 * 1024 });
+    sink.on("error", (err: Error) => this.log.error({ destination, err: err.message }, "cannot write the access log"));
+    let warned = false;
+    sink.on("drop", () => {
+      if (warned) return;
+      warned = true;
+      this.log.warn({ destination }, "the access log cannot keep up; lines are dropped while 16 MiB wait to be written");
+    });
+    this.sinks.set(destination, sink);
+    return sink;
+  }
+
+  /** Reopen every file (after logrotate renamed it): new lines go to a new file at the same path. */
+  reopen(): void {
+    for (const [destination, sink] of this.sinks) if (destination !== "stdout") sink.reopen();
+  }
+
+  /** Flush and close the files no longer configured. */
+  retain(destinations: ReadonlySet<string>): void {
+    for (const [destination, sink] of this.sinks) {
+      if (destinations.has(destination)) continue;
+      this.sinks.delete(destination);
+      closeSink(sink);
+    }
+  }
+
+  /** Flush everything and close the files (gateway close). */
+  close(): Promise<void> {
+    const all = [...this.sinks.values()];
+    this.sinks.clear();
+    return Promise.all(all.map(closeSink)).then(() => undefined);
+  }
+}
+
+function isDestroyed(sink: SonicBoom): boolean {
+  return (sink as unknown as { destroyed: boolean }).destroyed;
+}
+
+function closeSink(sink: SonicBoom): Promise<void> {
+  return new Promise((resolve) => {
+    if (isDestroyed(sink)) return resolve();
+    // fd 1 is flushed, never closed.
+    if ((sink as unknown as { fd: number }).fd === 1) {
+      sink.flush(() => resolve());
+      return;
+    }
+    sink.once("close", () => resolve());
+    sink.once("error", () => resolve());
+    sink.end();
+  });
+}
+
+/** The access log of one runtime table: fields, sampling rules and the writer; swapped with the table on reload. */
+export class AccessLog {
+  readonly destination: string;
+  private readonly fields: readonly Field[];
+  private readonly rules: readonly Rule[];
+  private readonly sink: SonicBoom;
+  private seed: number;
+  private lastMs = 0;
+  private lastIso = "";
+
+  constructor(config: AccessLogConfig, sinks: AccessLogSinks) {
+    this.destination = config.destination;
+    this.fields = config.fields.map(compileField);
+    this.rules = config.sample.map(compileRule);
+    this.sink = sinks.open(config.destination);
+    this.seed = (Math.random() * 0xffffffff) >>> 0 || 1;
+  }
+
+  /** Write (or sample out) the line of a finished exchange; `stats` counts either. */
+  log(ex: LoggedExchange, stats: RouterStats | null): void {
+    if (!this.keep(ex)) {
+      if (stats !== null) stats.accessDropped++;
+      return;
+    }
+    if (stats !== null) stats.accessLines++;
+    if (isDestroyed(this.sink)) return;
+    this.sink.write(`${JSON.stringify(this.line(ex))}\n`);
+  }
+
+  /** First matching rule decides; no rule matching = keep. */
+  keep(ex: LoggedExchange): boolean {
+    const rules = this.rules;
+    const status = ex.status === 0 ? 499 : ex.status;
+    for (let i = 0; i < rules.length; i++) {
+      const r = rules[i]!;
+      if (status < r.lo || status > r.hi || ex.durationMs <= r.slowerThan) continue;
+      if (r.routers !== null && (ex.router === undefined || !r.routers.has(ex.router))) continue;
+      if (r.tenants !== null && (ex.tenant === undefined || !r.tenants.has(ex.tenant))) continue;
+      return r.keep >= 1 || (r.keep > 0 && this.random() < r.keep);
+    }
+    return true;
+  }
+
+  /** xorshift32 in [0, 1): sampling needs speed, not unpredictability. */
+  private random(): number {
+    let x = this.seed;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.seed = x >>> 0;
+    return this.seed / 4294967296;
+  }
+
+  /** The line's object; undefined values are left out by JSON.stringify. */
+  line(ex: LoggedExchange): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    const fields = this.fields;
+    for (let i = 0; i < fields.length; i++) {
+      const f = fields[i]!;
+      out[f.key] = this.value(f, ex);
+    }
+    return out;
+  }
+
+  private value(f: Field, ex: LoggedExchange): unknown {
+    switch (f.kind) {
+      case F.Time:
+        return this.now();
+      case F.TraceId:
+        return ex.traceId;
+      case F.ClientIp:
+        return ex.request.clientIp;
+      case F.Method:
+        return ex.method;
+      case F.Host:
+        return ex.request.host;
+      case F.Path:
+        return ex.path;
+      case F.Query:
+        return ex.query === "" ? undefined : ex.query;
+      case F.Protocol:
+        return ex.request.versionMinor === 0 ? "HTTP/1.0" : "HTTP/1.1";
+      case F.Status:
+        return ex.status === 0 ? 499 : ex.status;
+      case F.DurationMs:
+        return round3(ex.durationMs);
+      case F.UpstreamMs:
+        return ex.upstreamMs < 0 ? undefined : round3(ex.upstreamMs);
+      case F.RequestBytes:
+        return ex.requestBytes;
+      case F.ResponseBytes:
+        return ex.responseBytes;
+      case F.Listener:
+        return ex.listener;
+      case F.Tenant:
+        return ex.tenant;
+      case F.Router:
+        return ex.router;
+      case F.Service:
+        return ex.service;
+      case F.Backend:
+        return ex.backend?.address;
+      case F.Retries:
+        return ex.retries;
+      case F.Error:
+        return ex.errorCode;
+      case F.UserAgent:
+        return ex.request.headers.get("user-agent");
+      case F.Referer:
+        return ex.request.headers.get("referer");
+      case F.RequestHeader:
+        return ex.request.headers.get(f.header);
+      case F.ResponseHeader:
+        return ex.responseHeaders?.get(f.header);
+      case F.Redacted:
+        return (f.request ? ex.request.headers.get(f.header) : ex.responseHeaders?.get(f.header)) === undefined ? undefined : REDACTED;
+    }
+  }
+
+  /** ISO time, formatted once per millisecond however many lines share it. */
+  private now(): string {
+    const ms = Date.now();
+    if (ms !== this.lastMs) {
+      this.lastMs = ms;
+      this.lastIso = new Date(ms).toISOString();
+    }
+    return this.lastIso;
+  }
+}
+
+function round3(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
