@@ -30,7 +30,16 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   if (wantsPretty(options.format)) {
     // Loaded from node_modules at run time, so neither the library nor the CLI bundle carries it when unused.
     const pretty = createRequire(import.meta.url)("pino-pretty") as (o: object) => DestinationStream;
-    return pino(base, pretty({ destination: 1, sync: true, colorize: process.stdout.isTTY === true, ignore: "pid,hostname,name", translateTime: "SYS:HH:MM:ss.l" }));
+    const stream = pretty({
+      destination: 1,
+      sync: true,
+      colorize: process.stdout.isTTY === true,
+      singleLine: true,
+      ignore: "pid,hostname,name,component",
+      messageFormat: "{if component}{component}: {end}{msg}",
+      translateTime: "SYS:HH:MM:ss.l",
+    });
+    return pino(base, stream);
   }
   return pino(base, pino.destination({ dest: 1, sync: true }));
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { tmpdir } from "node:os";
@@ -7,6 +7,7 @@ import { join, resolve } from "node:path";
 import { after, before, test } from "node:test";
 import { defaultConfigOnFreePorts } from "./default-config.js";
 import { freePort, get, startBackend, type TestBackend } from "../helpers/net.js";
+import { exited, outputOf, until } from "../helpers/process.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const CLI = ["--import", "tsx", join(ROOT, "src/cli/main.ts")];
@@ -22,29 +23,6 @@ after(async () => {
   await backend.close();
   rmSync(dir, { recursive: true, force: true });
 });
-
-function logsOf(child: ChildProcess): () => string {
-  let out = "";
-  child.stdout?.on("data", (d) => {
-    out += d;
-  });
-  child.stderr?.on("data", (d) => {
-    out += d;
-  });
-  return () => out;
-}
-
-async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-function exited(child: ChildProcess): Promise<number | null> {
-  return new Promise((r) => (child.exitCode !== null ? r(child.exitCode) : child.once("exit", (code) => r(code))));
-}
 
 /** Pids of the worker processes that logged "gateway started". */
 function workerPids(logs: string): number[] {
@@ -63,7 +41,7 @@ test("--workers 2 runs two gateway processes sharing the listener; SIGHUP and di
   const pidFile = join(dir, "divisor.pid");
   writeFileSync(file, `listeners: [{ address: "127.0.0.1:${port}" }]\nservices: { app: { backends: ["${backend.address}"] } }\nrouters: { all: { service: app } }\n`);
   const child = spawn(process.execPath, [...CLI, "start", "-c", file, "--workers", "2", "--pid-file", pidFile], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-  const logs = logsOf(child);
+  const logs = outputOf(child);
   try {
     await until(() => workerPids(logs()).length === 2, "two workers to start");
     const workers = workerPids(logs());
@@ -127,7 +105,7 @@ test("divisor reload fails clearly without a running gateway, and --workers refu
   const bad = join(dir, "bad.yaml");
   writeFileSync(bad, "listeners: []\n");
   const child = spawn(process.execPath, [...CLI, "start", "-c", bad, "--workers", "2"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-  const logs = logsOf(child);
+  const logs = outputOf(child);
   assert.equal(await exited(child), 1);
   assert.doesNotMatch(logs(), /primary started/);
 });
@@ -137,7 +115,7 @@ test("the built divisor command runs --workers 2 with its launcher as the worker
   assert.ok(existsSync(bin), "dist/cli/divisor.cjs is missing: run npm run build first (scripts/test.sh does)");
   const { file, ports } = await defaultConfigOnFreePorts(dir, "built-workers.yaml");
   const child = spawn(bin, ["start", "-c", file, "--workers", "2"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-  const logs = logsOf(child);
+  const logs = outputOf(child);
   try {
     await until(() => workerPids(logs()).length === 2, "two workers to start");
     const backends = new Set<string>();
@@ -155,7 +133,7 @@ test("SIGTERM while every worker is dead and waiting out its restart back-off ex
   const file = join(dir, "dead.yaml");
   writeFileSync(file, `listeners: [{ address: "127.0.0.1:${port}" }]\nservices: { app: { backends: ["${backend.address}"] } }\nrouters: { all: { service: app } }\n`);
   const child = spawn(process.execPath, [...CLI, "start", "-c", file, "--workers", "2"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-  const logs = logsOf(child);
+  const logs = outputOf(child);
   try {
     await until(() => workerPids(logs()).length === 2, "two workers to start");
     for (const pid of workerPids(logs())) process.kill(pid, "SIGKILL");
