@@ -93,18 +93,25 @@ backend backend
  * How Divisor runs in the bench: "default" with every default (request metrics
  * counted, no admin listener); "admin" adds the admin listener, which serves
  * /metrics and collects process metrics; "bare" turns the resilience machinery
- * off (no retries, no circuit breaker); "no-metrics" turns request metrics off.
- * The ratios to "default" are what each costs.
+ * off (no retries, no circuit breaker); "no-metrics" turns request metrics off;
+ * "access-log" writes the access log (default fields, every line kept) to a file
+ * in `dir`. The ratios to "default" are what each costs.
  */
-export type DivisorVariant = "default" | "admin" | "bare" | "no-metrics";
+export type DivisorVariant = "default" | "admin" | "bare" | "no-metrics" | "access-log";
 
 /** Divisor: one listener, one service with the one backend, one router sending everything there. */
-export function divisorYaml(port: number, backendPort: number, variant: DivisorVariant = "default"): string {
+export function divisorYaml(port: number, backendPort: number, variant: DivisorVariant = "default", dir = "."): string {
   const resilience = variant === "bare" ? "\n    retries: { attempts: 0 }\n    circuitBreaker: { enabled: false }" : "";
-  const observability = variant === "no-metrics" ? "metrics: { enabled: false }\n" : variant === "admin" ? 'admin: { address: "127.0.0.1:0" }\n' : "";
+  const observability: Record<DivisorVariant, string> = {
+    default: "",
+    bare: "",
+    "no-metrics": "metrics: { enabled: false }\n",
+    admin: 'admin: { address: "127.0.0.1:0" }\n',
+    "access-log": `logging: { access: { destination: "${dir}/divisor-access.log" } }\n`,
+  };
   return `listeners:
   - address: "127.0.0.1:${port}"
-${observability}services:
+${observability[variant]}services:
   backend:
     backends: ["127.0.0.1:${backendPort}"]${resilience}
 routers:

@@ -182,7 +182,10 @@ export const accessLogSchema = z
       .string()
       .min(1)
       .default("stdout")
-      .meta({ description: '"stdout", or a file path (appended to, written asynchronously in 4 KiB batches; reopened on SIGUSR1 and on reload, for logrotate).' }),
+      .meta({
+        description:
+          '"stdout", or a file path (relative to the working directory; appended to). Written asynchronously in batches, each line within 200 ms; flushed on close and at exit; files are reopened on SIGUSR1 and on reload, for logrotate.',
+      }),
     fields: z
       .array(z.string())
       .min(1)

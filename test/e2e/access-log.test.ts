@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -244,6 +245,37 @@ describe("access log", () => {
     } finally {
       await gw.close();
     }
+  });
+
+  test("flushes every line at process exit, without a close", async () => {
+    const file = join(dir, "exit", "access.log");
+    const port = await freePort();
+    const script = join(dir, "exit-child.mts");
+    const gatewayModule = new URL("../../src/gateway/gateway.ts", import.meta.url).pathname;
+    writeFileSync(
+      script,
+      `import { createGateway } from ${JSON.stringify(gatewayModule)};
+const gateway = createGateway(${JSON.stringify({
+        listeners: [{ address: `127.0.0.1:${port}` }],
+        logging: { level: "warn", access: { destination: file, fields: ["path"] } },
+        services: { app: { backends: [backend.address] } },
+        routers: { all: { service: "app" } },
+      })});
+await gateway.listen();
+process.stdout.write("ready\\n");
+process.on("SIGUSR2", () => process.exit(0));
+`,
+    );
+    const child = spawn(process.execPath, ["--import", "tsx", script], { stdio: ["ignore", "pipe", "inherit"] });
+    await new Promise((r) => child.stdout!.once("data", r));
+    for (let i = 0; i < 50; i++) await get(`http://127.0.0.1:${port}/${i}`);
+    const exitCode = new Promise((r) => child.once("exit", r));
+    child.kill("SIGUSR2");
+    assert.equal(await exitCode, 0);
+    assert.deepEqual(
+      readLines(file).map((l) => l.path),
+      Array.from({ length: 50 }, (_, i) => `/${i}`),
+    );
   });
 
   test("flushes every line on close", async () => {
