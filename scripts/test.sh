@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: wrk, nginx and haproxy (bench peers), python3 (a never-accepting
 # listener in the connect-timeout test), the Prometheus client's reference parser
-# (metrics tests parse /metrics with it).
+# (metrics tests parse /metrics with it), script(1) from bsdutils (the pretty-logs test
+# runs the CLI on a pseudo-terminal).
 missing=()
 command -v wrk >/dev/null || missing+=(wrk)
 command -v nginx >/dev/null || missing+=(nginx-light)

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { readFileSync } from "node:fs";
 import { parseConfigText } from "../../src/config/load.js";
+import { ACCESS_LOG_FIELD_NAMES, LOG_COMPONENT_NAMES } from "../../src/config/schema-observability.js";
 import { ConfigError } from "../../src/errors.js";
 import { createGateway, type Gateway } from "../../src/gateway/gateway.js";
 import { createLogger } from "../../src/observability/logger.js";
@@ -85,6 +87,9 @@ describe("logging configuration", () => {
       "      - { status: 6xx, keep: 1 }",
       "      - { slowerThan: 500ms, keep: 2 }",
       "      - { status: 504-500, keep: 1 }",
+      "      - { routers: [ap], keep: 1 }",
+      "services: { app: { backends: [127.0.0.1:9] } }",
+      "routers: { api: { service: app } }",
       "",
     ].join("\n");
     let error: unknown;
@@ -103,9 +108,23 @@ describe("logging configuration", () => {
       [/^9:\d+ logging\.access\.sample\[0\]\.status: /, "bad status class"],
       [/^10:\d+ logging\.access\.sample\[1\]\.keep: /, "share above 1"],
       [/^11:\d+ logging\.access\.sample\[2\]\.status: the range "504-500" is empty/, "empty range"],
+      [/^12:\d+ logging\.access\.sample\[3\]\.routers\[0\]: unknown router "ap" \(did you mean "api"\?\)/, "unknown router"],
     ];
     for (const [re, what] of expect) assert.ok(got.some((g) => re.test(g)), `${what}: expected ${re} in\n${got.join("\n")}`);
     assert.equal(got.length, expect.length, got.join("\n"));
+  });
+});
+
+describe("docs/logging.md", () => {
+  test("documents every access-log field and every component, and its first example is a valid configuration", () => {
+    const doc = readFileSync(new URL("../../docs/logging.md", import.meta.url), "utf8");
+    // Names in the first column of the doc's tables.
+    const names = new Set([...doc.matchAll(/^\| `([a-z_]+)(?::<name>)?` \|/gm)].map((m) => m[1]!));
+    for (const f of ACCESS_LOG_FIELD_NAMES) assert.ok(names.has(f), `field ${f} documented`);
+    for (const c of LOG_COMPONENT_NAMES) assert.ok(names.has(c), `component ${c} documented`);
+    const example = /```yaml\n([\s\S]*?)```/.exec(doc)![1]!;
+    const config = parseConfigText(`listeners: [{ address: 127.0.0.1:0 }]\n${example}`, "docs/logging.md");
+    assert.equal(config.logging.access?.sample.length, 3);
   });
 });
 
