@@ -5,7 +5,7 @@
 import type { AdminConfig } from "../config/schema-observability.js";
 import type { DivisorConfig } from "../config/schema.js";
 import type { BoundAddress } from "../gateway/gateway.js";
-import type { GatewayLogs } from "../observability/logging.js";
+import type { GatewayLoggers } from "../observability/logging.js";
 import type { MetricsSources, GatewayMetrics } from "../observability/metrics/gateway-metrics.js";
 import type { BackendSnapshot, ServiceSnapshot } from "../service/service.js";
 
@@ -16,7 +16,7 @@ export interface AdminGateway {
   readonly gatewayMetrics: GatewayMetrics;
   readonly metricsSources: MetricsSources;
   /** The loggers by component and their levels (GET/PUT /api/logging; admin calls are logged on "admin"). */
-  readonly logs: GatewayLogs;
+  readonly logs: GatewayLoggers;
   /** When the gateway started serving (Date.now()), or 0 before listen() finished. */
   readonly listeningSince: number;
   draining(): boolean;

@@ -14,7 +14,7 @@ import { boundsInMs } from "../observability/metrics/histogram.js";
 import { BackendRegistry, type BackendSnapshot, type ServiceSnapshot } from "../service/service.js";
 import { AccessLogSinks } from "../observability/access-log.js";
 import { createLogger, type Logger } from "../observability/logger.js";
-import { describeFailure, GatewayLogs } from "../observability/logging.js";
+import { describeFailure, type GatewayLoggers, GatewayLogs } from "../observability/logging.js";
 import { compileRuntime, type RuntimeLogging } from "./runtime.js";
 
 export interface GatewayOptions {
@@ -75,7 +75,7 @@ export interface Gateway {
    */
   reopenLogs(): void;
   /** The gateway's loggers by component, and their levels (changeable at run time). */
-  readonly logs: GatewayLogs;
+  readonly logs: GatewayLoggers;
 }
 
 /**

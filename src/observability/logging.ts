@@ -23,7 +23,23 @@ export interface LogLevelChange {
 
 type Configured = Pick<LoggingConfig, "level" | "components">;
 
-export class GatewayLogs {
+/**
+ * The gateway's loggers as the library (`gateway.logs`) and the admin API see them.
+ *
+ * @example
+ * gateway.logs.get("health").info("from my code, as the health component");
+ * gateway.logs.set({ components: { breaker: "debug" } });
+ */
+export interface GatewayLoggers {
+  /** The pino logger of one component (lines carry `component`). */
+  get(component: LogComponent): Logger;
+  /** The levels in force. */
+  levels(): LogLevels;
+  /** Change levels at run time (until a reload changes `logging.level`/`components`, or a restart). */
+  set(change: LogLevelChange): LogLevels;
+}
+
+export class GatewayLogs implements GatewayLoggers {
   readonly root: Logger;
   private readonly loggers: Record<LogComponent, Logger>;
   private configured: Configured;
