@@ -280,6 +280,19 @@ process.on("SIGUSR2", () => process.exit(0));
     );
   });
 
+  test("a line longer than a write batch (a 10 KB header) is written whole and in order", async () => {
+    const { gw, file } = await gatewayLogging("long", { fields: ["path", "request_header:x-big"] });
+    const big = "b".repeat(10_000);
+    try {
+      await get(`${gw.url}/api/1`);
+      await get(`${gw.url}/api/2`, { headers: { "x-big": big } });
+      await get(`${gw.url}/api/3`);
+      assert.deepEqual(await linesOf(file, 3), [{ path: "/api/1" }, { path: "/api/2", "request_header:x-big": big }, { path: "/api/3" }]);
+    } finally {
+      await gw.close();
+    }
+  });
+
   test("flushes every line on close", async () => {
     const { gw, file } = await gatewayLogging("flush", { fields: ["path"] });
     await Promise.all(Array.from({ length: 200 }, (_, i) => get(`${gw.url}/api/${i}`)));
