@@ -60,6 +60,13 @@ const enum F {
   Redacted,
 }
 
+/**
+ * Fields whose values are plain ASCII without quotes, backslashes or controls: the
+ * time, a method (a token the parser checked), config names and backend addresses
+ * (validated by the schema), status and error codes. They skip JSON.stringify.
+ */
+const PLAIN = new Set([F.Time, F.Method, F.Protocol, F.Tenant, F.Router, F.Service, F.Backend, F.Error]);
+
 /** Header values never written, whatever the configuration says. */
 const REDACTED_HEADERS = new Set(["authorization", "proxy-authorization", "cookie", "set-cookie"]);
 export const REDACTED = "[redacted]";
@@ -70,6 +77,8 @@ interface Field {
   readonly key: string;
   /** `"key":`, escaped once. */
   readonly jsonKey: string;
+  /** Its strings never need JSON escaping (validated names, tokens, addresses, our own codes). */
+  readonly plain: boolean;
   /** Header name, for header fields. */
   readonly header: string;
   /** For a redacted header: read from the request (true) or the response. */
@@ -79,12 +88,12 @@ interface Field {
 function compileField(name: string): Field {
   const fixed = (ACCESS_LOG_FIELD_NAMES as string[]).indexOf(name);
   const jsonKey = `${JSON.stringify(name)}:`;
-  if (fixed >= 0) return { kind: fixed as F, key: name, jsonKey, header: "", request: true };
+  if (fixed >= 0) return { kind: fixed as F, key: name, jsonKey, plain: PLAIN.has(fixed as F), header: "", request: true };
   const m = HEADER_FIELD_RE.exec(name)!;
   const header = m[2]!.toLowerCase();
   const request = m[1] === "request_header";
-  if (REDACTED_HEADERS.has(header)) return { kind: F.Redacted, key: name, jsonKey, header, request };
-  return { kind: request ? F.RequestHeader : F.ResponseHeader, key: name, jsonKey, header, request };
+  if (REDACTED_HEADERS.has(header)) return { kind: F.Redacted, key: name, jsonKey, plain: true, header, request };
+  return { kind: request ? F.RequestHeader : F.ResponseHeader, key: name, jsonKey, plain: false, header, request };
 }
 
 /** One sampling rule, compiled: numbers to compare and sets to test, no parsing per request. */
@@ -345,7 +354,9 @@ export class AccessLog {
       if (v === undefined) continue;
       if (out.length > 1) out += ",";
       out += f.jsonKey;
-      out += typeof v === "number" ? (Number.isFinite(v) ? String(v) : "null") : JSON.stringify(v);
+      if (typeof v === "number") out += Number.isFinite(v) ? String(v) : "null";
+      else if (f.plain) out += `"${v}"`;
+      else out += JSON.stringify(v);
     }
     return `${out}}\n`;
   }
