@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { freePort, get, startBackend, type TestBackend } from "../helpers/net.js";
-import { exited, outputOf, until } from "../helpers/process.js";
+import { finished, outputOf, until } from "../helpers/process.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const CLI = [process.execPath, "--import", "tsx", join(ROOT, "src/cli/main.ts")];
@@ -50,7 +50,7 @@ describe("divisor start's logs", () => {
     } finally {
       stopByPidFile(pidFile);
     }
-    await exited(child);
+    await finished(child);
     // Without the colours pino-pretty adds.
     const text = out().replace(/\u001b\[[0-9;]*m/g, "");
     assert.match(text, /INFO.*listening on http:\/\/127\.0\.0\.1:\d+/);
@@ -70,7 +70,7 @@ describe("divisor start's logs", () => {
     } finally {
       child.kill("SIGTERM");
     }
-    assert.equal(await exited(child), 0);
+    assert.equal(await finished(child), 0);
     const lines = out()
       .split("\n")
       .filter((l) => l !== "")
@@ -102,6 +102,6 @@ describe("divisor start's logs", () => {
     } finally {
       child.kill("SIGTERM");
     }
-    assert.equal(await exited(child), 0, out());
+    assert.equal(await finished(child), 0, out());
   });
 });

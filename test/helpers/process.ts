@@ -25,3 +25,11 @@ export async function until(cond: () => boolean, what: string, timeoutMs = 15_00
 export function exited(child: ChildProcess): Promise<number | null> {
   return new Promise((r) => (child.exitCode !== null ? r(child.exitCode) : child.once("exit", (code) => r(code))));
 }
+
+/** The child's exit code once it has exited and its stdout and stderr are read to the end. */
+export function finished(child: ChildProcess): Promise<number | null> {
+  return new Promise((r) => {
+    if (child.exitCode !== null && child.stdout?.readableEnded !== false && child.stderr?.readableEnded !== false) r(child.exitCode);
+    else child.once("close", (code) => r(code));
+  });
+}
