@@ -148,6 +148,8 @@ export class AccessSink {
   private readonly writer: SonicBoom;
   private batch = Buffer.allocUnsafe(BATCH_ROOM);
   private used = 0;
+  /** Closed by a reload that dropped this destination: late lines of requests still in flight are let go. */
+  private closed = false;
 
   constructor(destination: string, log: Logger) {
     this.destination = destination;
@@ -175,7 +177,7 @@ export class AccessSink {
       this.flush();
       if (line.length * 3 > BATCH_ROOM) {
         // A line longer than a batch (very long headers): on its own.
-        if (!isDestroyed(this.writer)) this.writer.write(Buffer.from(line) as unknown as string);
+        if (!this.closed && !isDestroyed(this.writer)) this.writer.write(Buffer.from(line) as unknown as string);
         return;
       }
     }
@@ -185,7 +187,7 @@ export class AccessSink {
 
   /** Hand the batch to the writer (which writes it asynchronously). */
   flush(): void {
-    if (this.used === 0 || isDestroyed(this.writer)) return;
+    if (this.used === 0 || this.closed || isDestroyed(this.writer)) return;
     // The writer keeps the buffer until it is written: the next batch gets a new one.
     this.writer.write(this.batch.subarray(0, this.used) as unknown as string);
     this.batch = Buffer.allocUnsafe(BATCH_ROOM);
@@ -213,6 +215,7 @@ export class AccessSink {
 
   close(): Promise<void> {
     this.flush();
+    this.closed = true;
     const writer = this.writer;
     return new Promise((resolve) => {
       if (isDestroyed(writer)) return resolve();
