@@ -48,8 +48,11 @@ function checkAccessSample(input: Record<string, unknown>, out: PathIssue[]): vo
   const access = isRecord(logging) ? logging.access : undefined;
   if (!isRecord(access) || !Array.isArray(access.sample)) return;
   const tenants = isRecord(input.tenants) ? input.tenants : {};
+  // Tenants' routers are named "tenant/router", as the access log's router field says.
   const routers: Record<string, unknown> = { ...(isRecord(input.routers) ? input.routers : {}) };
-  for (const spec of Object.values(tenants)) if (isRecord(spec) && isRecord(spec.routers)) Object.assign(routers, spec.routers);
+  for (const [tenant, spec] of Object.entries(tenants)) {
+    if (isRecord(spec) && isRecord(spec.routers)) for (const local of Object.keys(spec.routers)) routers[`${tenant}/${local}`] = spec.routers[local];
+  }
   access.sample.forEach((rule, i) => {
     if (!isRecord(rule)) return;
     const check = (key: "routers" | "tenants", kind: string, defined: Record<string, unknown>) => {

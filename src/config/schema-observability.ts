@@ -121,7 +121,7 @@ export const ACCESS_LOG_FIELDS = {
   response_bytes: "Response body bytes sent.",
   listener: "Name of the listener.",
   tenant: "Tenant of the router (omitted outside tenants).",
-  router: "Router that matched (omitted when none did).",
+  router: 'Router that matched, "tenant/router" for a tenant\'s (omitted when none did).',
   service: "Service of the router.",
   backend: "Address of the backend that answered (the last one tried).",
   retries: "Retries taken (tries after the first).",
@@ -164,7 +164,7 @@ export const accessSampleRuleSchema = z
   .strictObject({
     status: statusMatch.optional(),
     slowerThan: duration.optional().meta({ description: "Match exchanges that took longer than this (duration_ms > slowerThan)." }),
-    routers: z.array(z.string().min(1)).min(1).optional().meta({ description: "Match only these routers (names as in routers, or tenant routers' names)." }),
+    routers: z.array(z.string().min(1)).min(1).optional().meta({ description: 'Match only these routers: names under routers, or "tenant/router" for a tenant\'s (as the router field logs them).' }),
     tenants: z.array(z.string().min(1)).min(1).optional().meta({ description: "Match only routers of these tenants." }),
     keep: z.number().min(0).max(1).meta({ description: "Share of the matching lines written: 1 = all, 0.01 = 1 %, 0 = none." }),
   })

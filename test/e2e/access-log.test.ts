@@ -208,6 +208,23 @@ describe("access log", () => {
     }
   });
 
+  test("a tenant's router is logged as tenant/router with its tenant, and sampling rules match it by either", async () => {
+    const { gw, file } = await gatewayLogging(
+      "tenant",
+      { fields: ["host", "tenant", "router", "status"], sample: [{ tenants: ["acme"], status: 404, keep: 0 }, { routers: ["acme/shop"], keep: 1 }, { keep: 0 }] },
+      { tenants: { acme: { hosts: ["acme.example.com"], routers: { shop: { match: { path: { prefix: "/shop" } }, service: "app" } } } } },
+    );
+    try {
+      assert.equal((await get(`${gw.url}/shop/cart`, { headers: { host: "acme.example.com" } })).status, 200);
+      assert.equal((await get(`${gw.url}/api/x`)).status, 200);
+      await linesOf(file, 1);
+      await new Promise((r) => setTimeout(r, 250));
+      assert.deepEqual(readLines(file), [{ host: "acme.example.com", tenant: "acme", router: "acme/shop", status: 200 }]);
+    } finally {
+      await gw.close();
+    }
+  });
+
   test("a reload swaps the access log's fields and destination atomically", async () => {
     const { gw, file } = await gatewayLogging("reload", { fields: ["path"] });
     const second = join(dir, "reload", "second.log");
