@@ -29,17 +29,18 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   if (options.destination !== undefined) return pino(base, options.destination);
   if (wantsPretty(options.format)) {
     // Loaded from node_modules at run time, so neither the library nor the CLI bundle carries it when unused.
-    const pretty = createRequire(import.meta.url)("pino-pretty") as (o: object) => DestinationStream;
-    const stream = pretty({
-      destination: 1,
-      sync: true,
+    const { prettyFactory } = createRequire(import.meta.url)("pino-pretty") as { prettyFactory: (o: object) => (line: string) => string };
+    const prettify = prettyFactory({
       colorize: process.stdout.isTTY === true,
       singleLine: true,
       ignore: "pid,hostname,name,component",
       messageFormat: "{if component}{component}: {end}{msg}",
       translateTime: "SYS:HH:MM:ss.l",
     });
-    return pino(base, stream);
+    // Formatted and written in the log call itself (pino-pretty's own stream would queue lines
+    // across ticks and lose the last ones at process.exit).
+    const out = pino.destination({ dest: 1, sync: true });
+    return pino(base, { write: (line: string) => out.write(prettify(line)) });
   }
   return pino(base, pino.destination({ dest: 1, sync: true }));
 }
