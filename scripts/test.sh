@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: wrk, nginx and haproxy (bench peers), python3 (a never-accepting
 # listener in the connect-timeout test), the Prometheus client's reference parser
-# (metrics tests parse /metrics with it), Prometheus itself (test/deploy/ runs
+# (metrics tests parse /metrics with it), script(1) from bsdutils (the pretty-logs test
+# runs the CLI on a pseudo-terminal), Prometheus itself (test/deploy/ runs
 # promtool and a Prometheus of its own in a temp dir on a free port; the package's
 # system service is never used).
 missing=()
@@ -16,6 +17,7 @@ command -v nginx >/dev/null || missing+=(nginx-light)
 command -v haproxy >/dev/null || missing+=(haproxy)
 command -v python3 >/dev/null || missing+=(python3)
 command -v taskset >/dev/null || missing+=(util-linux)
+command -v script >/dev/null || missing+=(bsdutils)
 /usr/bin/python3 -c "import prometheus_client" 2>/dev/null || missing+=(python3-prometheus-client)
 # Prometheus on its own, without its recommended prometheus-node-exporter (another system service).
 no_recommends=()

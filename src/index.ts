@@ -18,6 +18,9 @@ export type {
   MiddlewareConfig,
   TenantConfig,
 } from "./config/schema.js";
+export type { LogComponent, LogLevel, LoggingConfig, AccessLogConfig } from "./config/schema-observability.js";
+export type { GatewayLoggers, LogLevels, LogLevelChange } from "./observability/logging.js";
+export type { Logger } from "./observability/logger.js";
 export { definePlugin } from "./middleware/plugin.js";
 export type {
   Plugin,

@@ -96,24 +96,25 @@ backend backend
  * off (no retries, no circuit breaker); "no-metrics" turns request metrics off;
  * "tracing" records every request (ratio 1) and exports its spans over OTLP/HTTP
  * protobuf to the shared backend (which answers the export POSTs with 200).
- * The ratios to "default" are what each costs.
+ * "access-log" writes the access log (default fields, every line kept) to a file
+ * in `dir`. The ratios to "default" are what each costs.
  */
-export type DivisorVariant = "default" | "admin" | "bare" | "no-metrics" | "tracing";
+export type DivisorVariant = "default" | "admin" | "bare" | "no-metrics" | "tracing" | "access-log";
 
 /** Divisor: one listener, one service with the one backend, one router sending everything there. */
-export function divisorYaml(port: number, backendPort: number, variant: DivisorVariant = "default"): string {
+export function divisorYaml(port: number, backendPort: number, variant: DivisorVariant = "default", dir = "."): string {
   const resilience = variant === "bare" ? "\n    retries: { attempts: 0 }\n    circuitBreaker: { enabled: false }" : "";
-  const observability =
-    variant === "no-metrics"
-      ? "metrics: { enabled: false }\n"
-      : variant === "admin"
-        ? 'admin: { address: "127.0.0.1:0" }\n'
-        : variant === "tracing"
-          ? `tracing: { endpoint: "http://127.0.0.1:${backendPort}/v1/traces", sampler: { ratio: 1 } }\n`
-          : "";
+  const observability: Record<DivisorVariant, string> = {
+    default: "",
+    bare: "",
+    "no-metrics": "metrics: { enabled: false }\n",
+    admin: 'admin: { address: "127.0.0.1:0" }\n',
+    tracing: `tracing: { endpoint: "http://127.0.0.1:${backendPort}/v1/traces", sampler: { ratio: 1 } }\n`,
+    "access-log": `logging: { access: { destination: "${dir}/divisor-access.log" } }\n`,
+  };
   return `listeners:
   - address: "127.0.0.1:${port}"
-${observability}services:
+${observability[variant]}services:
   backend:
     backends: ["127.0.0.1:${backendPort}"]${resilience}
 routers:

@@ -56,7 +56,7 @@ function divisorTarget(id: string, variant: DivisorVariant): Target {
     id,
     label: id,
     start: (ctx, port) => {
-      const conf = writeConfig(ctx, `${id}.yaml`, divisorYaml(port, ctx.backendPort, variant));
+      const conf = writeConfig(ctx, `${id}.yaml`, divisorYaml(port, ctx.backendPort, variant, ctx.dir));
       // Run as users do, through the bin's shebang, which carries Divisor's Node flags.
       return spawnPinned(id, ctx.core, join(ctx.root, DIVISOR_MAIN), ["start", "-c", conf], ctx.dir);
     },
@@ -70,6 +70,7 @@ export const TARGETS: readonly Target[] = [
   divisorTarget("divisor-bare", "bare"),
   divisorTarget("divisor-no-metrics", "no-metrics"),
   divisorTarget("divisor-tracing", "tracing"),
+  divisorTarget("divisor-access-log", "access-log"),
   {
     id: "nginx",
     label: "nginx",

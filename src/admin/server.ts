@@ -9,6 +9,7 @@ import http from "node:http";
 import type net from "node:net";
 import { Readable } from "node:stream";
 import type { AdminConfig } from "../config/schema-observability.js";
+import type { Logger } from "../observability/logger.js";
 import { errorBody } from "./respond.js";
 import { ADMIN_ROUTES } from "./routes/index.js";
 import type { AdminDispatch, AdminGateway, AdminPrincipal, AdminRequest, AdminResponse, AdminRoute } from "./types.js";
@@ -63,6 +64,8 @@ export class AdminServer {
   constructor(
     config: AdminConfig,
     private readonly dispatch: AdminDispatch,
+    /** Where state-changing calls are logged (the "admin" component). */
+    private readonly log?: Logger,
   ) {
     this.config = config;
     this.update(config);
@@ -190,6 +193,10 @@ export class AdminServer {
     });
     const request: AdminRequest = { method: req.method ?? "GET", path: url.pathname, query: url.searchParams, headers: req.headers, params, principal, body, signal: gone.signal };
     const response = await this.dispatch(route, request);
+    if (route.writes) {
+      // Who changed what: the token's name, never the token.
+      this.log?.info({ token: principal.name, method: request.method, path: request.path, status: response.status }, "admin call");
+    }
     this.send(res, response, req.method === "HEAD");
   }
 
@@ -244,7 +251,7 @@ function readBody(req: http.IncomingMessage): Promise<Buffer | null> {
 
 /** Start the admin listener for `gateway`. */
 export async function startAdmin(config: AdminConfig, gateway: AdminGateway): Promise<AdminServer> {
-  const server = new AdminServer(config, (route, req) => route.handle(req, gateway));
+  const server = new AdminServer(config, (route, req) => route.handle(req, gateway), gateway.logs.get("admin"));
   await server.listen();
   return server;
 }

@@ -6,6 +6,7 @@ import type { AdminConfig } from "../config/schema-observability.js";
 import type { DivisorConfig, DivisorConfigInput } from "../config/schema.js";
 import type { RuntimeTable } from "../exchange/types.js";
 import type { BoundAddress, ListenerSnapshot } from "../gateway/gateway.js";
+import type { GatewayLoggers } from "../observability/logging.js";
 import type { MetricsSources, GatewayMetrics } from "../observability/metrics/gateway-metrics.js";
 import type { AdminState, BackendSnapshot, ServiceSnapshot } from "../service/service.js";
 
@@ -15,6 +16,8 @@ export interface AdminGateway {
   readonly addresses: readonly BoundAddress[];
   readonly gatewayMetrics: GatewayMetrics;
   readonly metricsSources: MetricsSources;
+  /** The loggers by component and their levels (GET/PUT /api/logging; admin calls are logged on "admin"). */
+  readonly logs: GatewayLoggers;
   /** When the gateway started serving (Date.now()), or 0 before listen() finished. */
   readonly listeningSince: number;
   draining(): boolean;

@@ -34,16 +34,17 @@ export function registerStart(program: Command): void {
     .action(async (opts: StartOptions) => {
       const path = configPath(opts.config);
       const workers = parseWorkers(opts.workers);
-      const log = createLogger();
+      const config = await loadOrExit(path);
+      const log = createLogger({ level: config.logging.level, format: config.logging.format });
       if (cluster.isWorker) {
-        await runGateway(path, log.child({ worker: Number(process.env[WORKER_INDEX]) }), { worker: process.env[WORKER_SKIPS_DEMO] === "1", watch: false, pidFile: undefined });
+        await runGateway(path, config, log.child({ worker: Number(process.env[WORKER_INDEX]) }), { worker: process.env[WORKER_SKIPS_DEMO] === "1", watch: false, pidFile: undefined });
         return;
       }
       if (workers === 1) {
-        await runGateway(path, log, { worker: false, watch: opts.watch === true, pidFile: opts.pidFile });
+        await runGateway(path, config, log, { worker: false, watch: opts.watch === true, pidFile: opts.pidFile });
         return;
       }
-      await runPrimary(path, log, workers, opts);
+      await runPrimary(path, config, log, workers, opts);
     });
 }
 
@@ -74,14 +75,18 @@ function watchConfig(path: string, onChange: () => void): void {
 }
 
 /** One process serving the gateway (the only one, or a cluster worker). */
-async function runGateway(path: string, log: Logger, options: { worker: boolean; watch: boolean; pidFile: string | undefined }): Promise<void> {
+async function runGateway(
+  path: string,
+  config: DivisorConfig,
+  log: Logger,
+  options: { worker: boolean; watch: boolean; pidFile: string | undefined },
+): Promise<void> {
   // A worker leaves the demo backends and the admin listener to the primary.
   const forThisProcess = (c: DivisorConfig): DivisorConfig => (options.worker ? { ...c, demo: undefined, admin: undefined } : c);
-  const config = await loadOrExit(path);
   let gateway: Gateway;
   try {
     // The admin API's POST /api/reload and SIGHUP both re-read the file through loadConfig.
-    gateway = createGateway(forThisProcess(config), { source: path, loadConfig: async () => forThisProcess(await loadConfigFile(path)) });
+    gateway = createGateway(forThisProcess(config), { source: path, logger: log, loadConfig: async () => forThisProcess(await loadConfigFile(path)) });
     if (options.worker) {
       const { serveAdminOverIpc } = await import("../admin/cluster/worker.js");
       serveAdminOverIpc(adminGatewayOf(gateway));
@@ -98,12 +103,13 @@ async function runGateway(path: string, log: Logger, options: { worker: boolean;
 
   // gateway.reload() runs reloads one at a time (these and the admin API's).
   const reload = (reason: string) => {
-    gateway.reload().then(
-      () => log.info({ config: path, reason }, "configuration reloaded"),
-      (err) => log.error({ config: path, reason, err: err instanceof Error ? err.message : String(err) }, "reload refused; the previous configuration stays in force"),
-    );
+    log.info({ config: path, reason }, "reloading the configuration");
+    // The gateway logs the outcome ("configuration reloaded", or the refusal with its problems).
+    gateway.reload().catch(() => {});
   };
   process.on("SIGHUP", () => reload("SIGHUP"));
+  // logrotate: reopen the access log's files (the same as `kill -USR1` to nginx).
+  process.on("SIGUSR1", () => gateway.reopenLogs());
   if (options.watch) watchConfig(path, () => reload("file changed"));
 
   let stopping = false;
@@ -134,8 +140,7 @@ async function runGateway(path: string, log: Logger, options: { worker: boolean;
  * workers (which share the listening sockets), forwards SIGHUP to them, restarts
  * one that dies, and on SIGTERM/SIGINT lets every worker drain before exiting.
  */
-async function runPrimary(path: string, log: Logger, count: number, opts: StartOptions): Promise<void> {
-  const config = await loadOrExit(path);
+async function runPrimary(path: string, config: DivisorConfig, log: Logger, count: number, opts: StartOptions): Promise<void> {
   let demo: { close(): Promise<void> } | undefined;
   if (config.demo !== undefined) {
     const { startDemoBackends } = await import("../demo/backends.js");
@@ -199,6 +204,7 @@ async function runPrimary(path: string, log: Logger, count: number, opts: StartO
   };
   process.on("SIGHUP", reload);
   if (opts.watch) watchConfig(path, reload);
+  process.on("SIGUSR1", () => toWorkers("SIGUSR1"));
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
@@ -236,7 +242,7 @@ class PrimaryAdmin {
       return;
     }
     const { AdminServer } = await import("../admin/server.js");
-    const server = new AdminServer(config, this.cluster.dispatch);
+    const server = new AdminServer(config, this.cluster.dispatch, this.log.child({ component: "admin" }));
     const a = await server.listen();
     this.server = server;
     this.log.info({ admin: `${a.address}:${a.port}` }, `admin API on http://${a.address}:${a.port} (metrics of every worker at /metrics)`);

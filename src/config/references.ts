@@ -38,7 +38,35 @@ export function referenceIssues(input: unknown): PathIssue[] {
     }
   }
   checkListeners(input.listeners, out);
+  checkAccessSample(input, out);
   return out;
+}
+
+/** Sampling rules of the access log name routers and tenants that exist. */
+function checkAccessSample(input: Record<string, unknown>, out: PathIssue[]): void {
+  const logging = input.logging;
+  const access = isRecord(logging) ? logging.access : undefined;
+  if (!isRecord(access) || !Array.isArray(access.sample)) return;
+  const tenants = isRecord(input.tenants) ? input.tenants : {};
+  // Tenants' routers are named "tenant/router", as the access log's router field says.
+  const routers: Record<string, unknown> = { ...(isRecord(input.routers) ? input.routers : {}) };
+  for (const [tenant, spec] of Object.entries(tenants)) {
+    if (isRecord(spec) && isRecord(spec.routers)) for (const local of Object.keys(spec.routers)) routers[`${tenant}/${local}`] = spec.routers[local];
+  }
+  access.sample.forEach((rule, i) => {
+    if (!isRecord(rule)) return;
+    const check = (key: "routers" | "tenants", kind: string, defined: Record<string, unknown>) => {
+      const names = rule[key];
+      if (!Array.isArray(names)) return;
+      names.forEach((name, j) => {
+        if (typeof name === "string" && !Object.hasOwn(defined, name)) {
+          out.push({ path: ["logging", "access", "sample", i, key, j], target: "value", message: unknownName(kind, name, defined) });
+        }
+      });
+    };
+    check("routers", "router", routers);
+    check("tenants", "tenant", tenants);
+  });
 }
 
 function unknownName(kind: string, name: string, defined: Record<string, unknown>): string {

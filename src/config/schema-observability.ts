@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { address, duration, positiveInt } from "./schema-scalars.js";
+import { didYouMeanSuffix } from "./suggest.js";
 
 const nameKey = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, { message: "names are letters, digits, '_', '.', '-'" });
 
@@ -79,16 +80,153 @@ export const metricsSchema = z
 
 export const logLevel = z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]);
 
+/** The parts of the gateway with a logger (and a level) of their own; `component` in each line. */
+export const LOG_COMPONENTS = {
+  gateway: "Lifecycle: listening, reloads, shutdown.",
+  config: "Configurations refused by a reload, with every problem.",
+  listener: "Listeners bound and closed; client connections closed after an internal error.",
+  middleware: "Middlewares (plugins) that threw or rejected.",
+  upstream: "Upstream connections dropped after an internal error.",
+  health: "Active health checks: a backend marked down or up, with the reason (each failed check at debug).",
+  breaker: "Circuit breakers of backends and services: opened, half-open, closed.",
+  admin: "Every state-changing admin API call, with the token's name (never the token).",
+  access: "The access log's own problems (a destination that cannot be written).",
+  tracing: "Tracing: exporter problems.",
+} as const;
+
+export type LogComponent = keyof typeof LOG_COMPONENTS;
+export const LOG_COMPONENT_NAMES = Object.keys(LOG_COMPONENTS) as LogComponent[];
+
+/** `{ <component>: <level> }`, every key optional and known (a typo gets a did-you-mean). */
+export const logComponentLevels = z.strictObject(
+  Object.fromEntries(
+    LOG_COMPONENT_NAMES.map((c) => [c, logLevel.optional().meta({ description: `Level of the "${c}" lines. ${LOG_COMPONENTS[c]}` })]),
+  ) as Record<LogComponent, z.ZodOptional<typeof logLevel>>,
+);
+
+/** Fields of an access-log line, in the order they are written when chosen. */
+export const ACCESS_LOG_FIELDS = {
+  time: "When the response ended: ISO 8601 UTC with milliseconds.",
+  trace_id: "W3C trace id of the exchange (only when tracing is on).",
+  client_ip: "Client address (after proxy.trustedProxies).",
+  method: "Request method.",
+  host: "Host the request was for (lowercased, without port).",
+  path: "Request path as received (before middlewares rewrite it), without the query.",
+  query: 'Query string with its "?" ("" when none is sent, the field is omitted).',
+  protocol: '"HTTP/1.1" or "HTTP/1.0".',
+  status: "Status sent to the client (499: the client left before a response was sent).",
+  duration_ms: "Milliseconds from the request head to the end of the response.",
+  upstream_ms: "Milliseconds from the connect (or reuse) of the upstream connection to the backend's response head, for the last try; omitted when no backend answered.",
+  request_bytes: "Request body bytes received.",
+  response_bytes: "Response body bytes sent.",
+  listener: "Name of the listener.",
+  tenant: "Tenant of the router (omitted outside tenants).",
+  router: 'Router that matched, "tenant/router" for a tenant\'s (omitted when none did).',
+  service: "Service of the router.",
+  backend: "Address of the backend that answered (the last one tried).",
+  retries: "Retries taken (tries after the first).",
+  error: 'Stable code of the error that ended the exchange (e.g. "ERR_UPSTREAM_CONNECT_REFUSED"); omitted when none.',
+  user_agent: "User-Agent request header.",
+  referer: "Referer request header.",
+} as const;
+
+export type AccessLogField = keyof typeof ACCESS_LOG_FIELDS;
+export const ACCESS_LOG_FIELD_NAMES = Object.keys(ACCESS_LOG_FIELDS) as AccessLogField[];
+export const DEFAULT_ACCESS_LOG_FIELDS: readonly string[] = [
+  "time",
+  "trace_id",
+  "client_ip",
+  "method",
+  "host",
+  "path",
+  "status",
+  "duration_ms",
+  "upstream_ms",
+  "request_bytes",
+  "response_bytes",
+  "router",
+  "service",
+  "backend",
+  "retries",
+  "error",
+];
+/** Header fields: `request_header:<name>` / `response_header:<name>`. */
+export const HEADER_FIELD_RE = /^(request_header|response_header):([!#$%&'*+.^_`|~0-9A-Za-z-]+)$/;
+
+const statusMatch = z
+  .union([
+    z.number().int().min(100).max(599),
+    z.string().regex(/^([1-5]xx|[1-5]\d\d-[1-5]\d\d)$/, { message: 'expected a status (404), a class ("5xx") or a range ("500-504")' }),
+  ])
+  .meta({ description: 'Status to match: one (404), a class ("2xx") or an inclusive range ("500-504").' });
+
+export const accessSampleRuleSchema = z
+  .strictObject({
+    status: statusMatch.optional(),
+    slowerThan: duration.optional().meta({ description: "Match exchanges that took longer than this (duration_ms > slowerThan)." }),
+    routers: z.array(z.string().min(1)).min(1).optional().meta({ description: 'Match only these routers: names under routers, or "tenant/router" for a tenant\'s (as the router field logs them).' }),
+    tenants: z.array(z.string().min(1)).min(1).optional().meta({ description: "Match only routers of these tenants." }),
+    keep: z.number().min(0).max(1).meta({ description: "Share of the matching lines written: 1 = all, 0.01 = 1 %, 0 = none." }),
+  })
+  .superRefine((rule, ctx) => {
+    if (typeof rule.status === "string" && rule.status.includes("-")) {
+      const [lo, hi] = rule.status.split("-").map(Number);
+      if (lo! > hi!) ctx.addIssue({ code: "custom", path: ["status"], message: `the range "${rule.status}" is empty; write the lower status first` });
+    }
+  })
+  .meta({ description: "A sampling rule: the conditions given (all must hold) and the share of matching lines kept." });
+
+export const accessLogSchema = z
+  .strictObject({
+    destination: z
+      .string()
+      .min(1)
+      .default("stdout")
+      .meta({
+        description:
+          '"stdout", or a file path (relative to the working directory; appended to). Written asynchronously in batches, each line within 200 ms; flushed on close and at exit; files are reopened on SIGUSR1 and on reload, for logrotate.',
+      }),
+    fields: z
+      .array(z.string())
+      .min(1)
+      .default([...DEFAULT_ACCESS_LOG_FIELDS])
+      .superRefine((fields, ctx) => {
+        const seen = new Set<string>();
+        fields.forEach((f, i) => {
+          if (seen.has(f)) ctx.addIssue({ code: "custom", path: [i], message: `the field "${f}" is listed twice` });
+          seen.add(f);
+          if ((ACCESS_LOG_FIELD_NAMES as string[]).includes(f) || HEADER_FIELD_RE.test(f)) return;
+          ctx.addIssue({
+            code: "custom",
+            path: [i],
+            message: `unknown access-log field "${f}"${didYouMeanSuffix(f, ACCESS_LOG_FIELD_NAMES)}; fields are ${ACCESS_LOG_FIELD_NAMES.join(", ")}, request_header:<name> and response_header:<name>`,
+          });
+        });
+      })
+      .meta({
+        description: `Fields of each line, in this order: ${ACCESS_LOG_FIELD_NAMES.join(", ")}, and request_header:<name> / response_header:<name> (Authorization, Proxy-Authorization, Cookie and Set-Cookie are always redacted). See docs/logging.md.`,
+      }),
+    sample: z
+      .array(accessSampleRuleSchema)
+      .default([])
+      .meta({ description: "Sampling rules, first match wins; a line no rule matches is written. E.g. all 5xx, all slower than 500ms, 1 % of the rest." }),
+  })
+  .meta({ description: "The access log: one JSON line per exchange. Absent = off, at the cost of one null check per request." });
+
 export const loggingSchema = z
   .strictObject({
-    level: logLevel.default("info").meta({ description: "Level of the gateway's own log lines." }),
+    level: logLevel.default("info").meta({ description: "Level of the gateway's own log lines (every component without a level in components)." }),
+    components: logComponentLevels
+      .default({})
+      .meta({ description: `Levels per component, overriding level: ${LOG_COMPONENT_NAMES.join(", ")}. Changeable at run time with PUT /api/logging.` }),
     format: z
       .enum(["auto", "json", "pretty"])
       .default("auto")
-      .meta({ description: '"json": one JSON object a line; "pretty": readable text; "auto": pretty when stdout is a terminal, else JSON.' }),
+      .meta({ description: '"json": one JSON object a line; "pretty": readable text; "auto": pretty when stdout is a terminal, else JSON. Read at start.' }),
+    access: accessLogSchema.optional(),
   })
   .prefault({})
-  .meta({ description: "The gateway's logs." });
+  .meta({ description: "The gateway's logs and the access log." });
 
 // ---------------------------------------------------------------- tracing
 
@@ -151,5 +289,8 @@ export const tracingSchema = z
 export type AdminConfig = z.output<typeof adminSchema>;
 export type MetricsConfig = z.output<typeof metricsSchema>;
 export type LoggingConfig = z.output<typeof loggingSchema>;
+export type AccessLogConfig = z.output<typeof accessLogSchema>;
+export type AccessSampleRule = z.output<typeof accessSampleRuleSchema>;
+export type LogLevel = z.output<typeof logLevel>;
 export type TracingConfig = z.output<typeof tracingSchema>;
 

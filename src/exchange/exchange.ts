@@ -60,6 +60,10 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
   responseBytes = 0;
   errorCode: string | undefined = undefined;
   traceId: string | undefined = undefined;
+  /** Milliseconds from the last try's connect to its response head; -1 until a backend answers. */
+  upstreamMs = -1;
+  /** The relayed response's headers (for the access log); null for direct answers. */
+  responseHeaders: HeaderList | null = null;
   private _locals: Map<string | symbol, unknown> | null = null;
 
   private readonly client: ClientSide;
@@ -163,6 +167,16 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
 
   get clientIp(): string {
     return this.request.clientIp;
+  }
+
+  /** The query as received (request.query is what middlewares made of it). */
+  get query(): string {
+    return this.head.query;
+  }
+
+  /** Retries taken (tries after the first). */
+  get retries(): number {
+    return this.retriesDone;
   }
 
   header(name: string): string | undefined {
@@ -706,6 +720,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
 
   private onResponseHead(head: ResponseHead, buf: Buffer, offset: number): void {
     const now = performance.now();
+    this.upstreamMs = now - this.upstreamStart;
     if (this.tryTrace !== null) this.tryTrace.responded(head.statusCode);
     if (this.backend!.breaker.isFailureStatus(head.statusCode)) this.tryFailed(now, null);
     else {
@@ -801,6 +816,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     }
     this.status = view.status;
     this.headSent = true;
+    this.responseHeaders = headers;
     const reason = view.status === head.statusCode && head.reason !== "" ? head.reason : reasonOf(view.status);
     const headText = serializeResponseHead(view.status, reason, headers.raw);
     const client = this.client.socket;
@@ -991,7 +1007,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
 
   private pluginFailed(err: unknown): void {
     this.errorCode = "ERR_PLUGIN";
-    process.emitWarning(`middleware failed on exchange ${this.id}: ${err instanceof Error ? err.stack : String(err)}`, "DivisorPluginWarning");
+    this.middlewareFailed(err, "a middleware failed; answering 500 (or closing the connection)");
     this.dropUpstream();
     if (this.headSent) this.abort();
     else {
@@ -1082,6 +1098,14 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     this.client.socket.resume();
   }
 
+  /** Log a middleware's failure on the "middleware" logger (a process warning outside a gateway). */
+  private middlewareFailed(err: unknown, message: string): void {
+    const detail = err instanceof Error ? err.stack : String(err);
+    const log = this.client.table.middlewareLog;
+    if (log === null) process.emitWarning(`${message} (exchange ${this.id}): ${detail}`, "DivisorPluginWarning");
+    else log.error({ exchange: this.id, router: this.router, err: detail }, message);
+  }
+
   private finish(reusable: boolean): void {
     if (this.phase === Phase.Done) return;
     if (this.hedge !== null || this.hedgeAt !== 0) this.cancelHedge();
@@ -1105,12 +1129,14 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
       stats.record(this.backend ?? null, this.head.method, this.status, this.durationMs, this.requestBytes, this.responseBytes);
       stats.retries += this.retriesDone;
     }
+    const access = this.client.table.access;
+    if (access !== null) access.log(this, stats);
     if (target !== undefined) {
       for (const mw of target.onLog) {
         try {
           mw.onLog!(this);
         } catch (err) {
-          process.emitWarning(`onLog failed on exchange ${this.id}: ${String(err)}`, "DivisorPluginWarning");
+          this.middlewareFailed(err, "a middleware's onLog failed");
         }
       }
     }

@@ -1,6 +1,8 @@
 // Hot path: what the exchange needs from the compiled runtime table and from its client connection.
 import type net from "node:net";
 import type { Middleware } from "../middleware/plugin.js";
+import type { AccessLog } from "../observability/access-log.js";
+import type { Logger } from "../observability/logger.js";
 import type { ListenerStats, RouterStats } from "../observability/metrics/http-stats.js";
 import type { ExchangeTracer } from "../observability/tracing/types.js";
 import type { RouterTable } from "../router/table.js";
@@ -39,6 +41,10 @@ export interface RuntimeTable {
   readonly unrouted: RouterStats | null;
   /** The tracer of the configuration in force; null when tracing is off. */
   readonly tracer: ExchangeTracer | null;
+  /** The access log; null when logging.access is off (the exchange then pays one null check). */
+  readonly access: AccessLog | null;
+  /** Where middleware failures are logged (the "middleware" component). */
+  readonly middlewareLog: Logger | null;
 }
 
 /** The client side of an exchange, as the exchange sees it. */

@@ -13,7 +13,10 @@ import { GatewayMetrics, type MetricsSources } from "../observability/metrics/ga
 import { boundsInMs } from "../observability/metrics/histogram.js";
 import { setAdminState } from "../service/admin-state.js";
 import { type AdminState, BackendRegistry, type BackendSnapshot, type ServiceSnapshot } from "../service/service.js";
-import { compileRuntime } from "./runtime.js";
+import { AccessLogSinks } from "../observability/access-log.js";
+import { createLogger, type Logger } from "../observability/logger.js";
+import { describeFailure, type GatewayLoggers, GatewayLogs } from "../observability/logging.js";
+import { compileRuntime, type RuntimeLogging } from "./runtime.js";
 import { TracingOwner } from "./tracing.js";
 
 export interface GatewayOptions {
@@ -22,6 +25,12 @@ export interface GatewayOptions {
   plugins?: readonly Plugin<any>[];
   /** Where the config came from, for error messages ("<config>" by default). */
   source?: string;
+  /**
+   * Your pino logger: the gateway's lines go to it, as child loggers with a
+   * `component` field, at the levels of `logging.level` and `logging.components`.
+   * Default: one made from `logging` (stdout; JSON, or text on a terminal).
+   */
+  logger?: Logger;
   /**
    * Re-read the configuration from where it came from (the CLI sets it to read its
    * file again). `POST /api/reload` on the admin API calls it; without it, that
@@ -97,6 +106,13 @@ export interface Gateway {
    * server: Prometheus text format, or OpenMetrics with `{ openMetrics: true }`.
    */
   metrics(options?: { openMetrics?: boolean }): Promise<string>;
+  /**
+   * Reopen the access log's files (after logrotate renamed them): new lines go to
+   * new files at the configured paths. The CLI calls it on SIGUSR1; a reload does it too.
+   */
+  reopenLogs(): void;
+  /** The gateway's loggers by component, and their levels (changeable at run time). */
+  readonly logs: GatewayLoggers;
 }
 
 /**
@@ -129,6 +145,8 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
   readonly sweeper = new DeadlineSweeper();
   readonly gatewayMetrics: GatewayMetrics;
   readonly metricsSources: MetricsSources;
+  readonly logs: GatewayLogs;
+  private readonly accessSinks: AccessLogSinks;
   private readonly registry: BackendRegistry;
   /** The tracer provider (lazily loaded), kept across reloads like the registries. */
   private readonly tracing = new TracingOwner();
@@ -153,11 +171,14 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
     this.loadConfig = options.loadConfig;
     this.plugins = new Map((options.plugins ?? []).map((p) => [p.name, p as Plugin<unknown>]));
     this.current = validateConfig(config, this.source);
+    const logging = this.current.logging;
+    this.logs = new GatewayLogs(options.logger ?? createLogger({ level: logging.level, format: logging.format }), logging);
+    this.accessSinks = new AccessLogSinks(this.logs.get("access"));
     this.gatewayMetrics = new GatewayMetrics(this.current.metrics);
-    this.registry = new BackendRegistry(boundsInMs(this.current.metrics.buckets));
+    this.registry = new BackendRegistry(boundsInMs(this.current.metrics.buckets), this.logs);
     this.metricsSources = { registry: this.registry, listeners: () => this.listenerByAddress.values(), tracing: () => this.tracing.stats };
     const live = new Set<string>();
-    this.runtime = compileRuntime(this.current, this.registry, this.plugins, live, this.gatewayMetrics);
+    this.runtime = compileRuntime(this.current, this.registry, this.plugins, live, this.gatewayMetrics, this.runtimeLogging());
     // Health checks start with the configuration, not with the first request.
     this.registry.startChecks();
     this.sweeper.every(() => this.registry.sweep(performance.now()));
@@ -219,6 +240,14 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
 
   nextExchangeId(): number {
     return ++this.exchangeSeq;
+  }
+
+  reopenLogs(): void {
+    this.accessSinks.reopen();
+  }
+
+  private runtimeLogging(): RuntimeLogging {
+    return { sinks: this.accessSinks, middlewareLog: this.logs.get("middleware") };
   }
 
   async listen(): Promise<BoundAddress[]> {
@@ -318,7 +347,7 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
       refuseBucketChange(this.current, validated, this.source);
       const live = new Set<string>();
       // Compiled without a tracer first: a config the compiler refuses loads no SDK.
-      let runtime = compileRuntime(validated, this.registry, this.plugins, live, this.gatewayMetrics);
+      let runtime = compileRuntime(validated, this.registry, this.plugins, live, this.gatewayMetrics, this.runtimeLogging());
       const tracing = await this.tracing.prepare(validated.tracing);
       try {
         if (this.listenerByAddress.size > 0) {
@@ -333,13 +362,19 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
       tracing.commit();
       this.current = validated;
       this.runtime = runtime;
+      this.logs.configure(validated.logging);
+      this.accessSinks.retain(new Set(runtime.access === null ? [] : [runtime.access.destination]));
+      // logrotate may have renamed the files before asking for a reload.
+      this.accessSinks.reopen();
       this.registry.retain(live);
       this.registry.startChecks();
     } catch (err) {
       this.gatewayMetrics.reloaded(false);
+      this.logs.get("config").error({ source: this.source, ...describeFailure(err) }, "reload refused; the previous configuration stays in force");
       throw err;
     }
     this.gatewayMetrics.reloaded(true);
+    this.logs.get("gateway").info({ source: this.source, routers: Object.keys(this.current.routers).length, services: this.runtime.services.size }, "configuration reloaded");
   }
 
   async close(options: { gracePeriodMs?: number } = {}): Promise<void> {
@@ -360,6 +395,7 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
     if (this.admin !== null) await this.admin.close();
     this.gatewayMetrics.stopProcessMetrics();
     await this.tracing.close();
+    await this.accessSinks.close();
     if (this.demo !== null) await this.demo.close();
   }
 }

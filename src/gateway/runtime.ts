@@ -5,6 +5,8 @@ import type { RouteTarget, RuntimeTable } from "../exchange/types.js";
 import type { Middleware, Plugin } from "../middleware/plugin.js";
 import { createMiddleware } from "../middleware/registry.js";
 import { compileRouterTable, routeDefinitions } from "../router/compile.js";
+import { AccessLog, type AccessLogSinks } from "../observability/access-log.js";
+import type { Logger } from "../observability/logger.js";
 import type { GatewayMetrics } from "../observability/metrics/gateway-metrics.js";
 import type { ExchangeTracer } from "../observability/tracing/types.js";
 import type { BackendRegistry, ServiceRuntime } from "../service/service.js";
@@ -13,8 +15,8 @@ import type { BackendRegistry, ServiceRuntime } from "../service/service.js";
  * Compile a validated config into the immutable table requests are served with.
  * Backend state comes from `registry`, so backends the new config keeps keep their
  * pools and counters; `live` collects their ids so the caller can drop the rest
- * once the new table is in force. Without `metrics` (the CLI's offline checks) nothing is counted;
- * without `tracer` nothing is traced.
+ * once the new table is in force. Without `metrics` and `logging` (the CLI's offline checks)
+ * nothing is counted or logged; without `tracer` nothing is traced.
  */
 export function compileRuntime(
   config: DivisorConfig,
@@ -22,6 +24,7 @@ export function compileRuntime(
   plugins: ReadonlyMap<string, Plugin<unknown>>,
   live: Set<string>,
   metrics?: GatewayMetrics,
+  logging?: RuntimeLogging,
   tracer: ExchangeTracer | null = null,
 ): RuntimeTable {
   // Everything that can still refuse the config runs before the registry is touched,
@@ -63,7 +66,24 @@ export function compileRuntime(
     };
   });
   const routers = compileRouterTable(definitions, config.tenants);
-  return { routers, services, forwarding: compileForwarding(config.proxy), unrouted: metrics?.enabled ? metrics.unrouted : null, tracer };
+  // Last: opening the access log's destination is the one step with an effect outside the table.
+  const accessConfig = config.logging.access;
+  const access = logging === undefined || accessConfig === undefined ? null : new AccessLog(accessConfig, logging.sinks);
+  return {
+    routers,
+    services,
+    forwarding: compileForwarding(config.proxy),
+    unrouted: metrics?.enabled ? metrics.unrouted : null,
+    tracer,
+    access,
+    middlewareLog: logging?.middlewareLog ?? null,
+  };
+}
+
+/** What a serving table logs with: the gateway's access-log writers and the middleware logger. */
+export interface RuntimeLogging {
+  readonly sinks: AccessLogSinks;
+  readonly middlewareLog: Logger;
 }
 
 /** The route template a span names (OTel http.route): exact and pattern paths as written, a prefix as "prefix/*". */

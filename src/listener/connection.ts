@@ -1,4 +1,5 @@
 // Hot path: one client connection: reads heads, runs exchanges in order, keeps alive.
+import type { Logger } from "../observability/logger.js";
 import type net from "node:net";
 import { HttpParseError } from "../errors.js";
 import { ProxyExchange } from "../exchange/exchange.js";
@@ -24,6 +25,8 @@ export interface ListenerContext {
   draining(): boolean;
   nextExchangeId(): number;
   connectionClosed(conn: ClientConnection): void;
+  /** The "listener" logger. */
+  readonly log: Logger;
 }
 
 /** Pipelined bytes we hold while an exchange is in flight before we stop reading. */
@@ -91,7 +94,7 @@ export class ClientConnection implements ClientSide, Timed {
       this.receive(chunk);
     } catch (err) {
       // A bug must cost one connection, never the gateway.
-      process.emitWarning(`closing a client connection after an internal error: ${err instanceof Error ? err.stack : String(err)}`, "DivisorInternalWarning");
+      this.ctx.log.error({ listener: this.ctx.name, err: err instanceof Error ? err.stack : String(err) }, "closing a client connection after an internal error");
       this.current?.abort();
       this.destroy();
     }

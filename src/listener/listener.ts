@@ -1,6 +1,8 @@
 import net from "node:net";
 import type { ListenerConfig } from "../config/schema.js";
 import type { RuntimeTable } from "../exchange/types.js";
+import type { Logger } from "../observability/logger.js";
+import type { GatewayLogs } from "../observability/logging.js";
 import type { GatewayMetrics } from "../observability/metrics/gateway-metrics.js";
 import type { ListenerStats } from "../observability/metrics/http-stats.js";
 import { ClientConnection, type ListenerContext } from "./connection.js";
@@ -13,6 +15,7 @@ export interface ListenerOwner {
   nextExchangeId(): number;
   readonly sweeper: DeadlineSweeper;
   readonly gatewayMetrics: GatewayMetrics;
+  readonly logs: GatewayLogs;
 }
 
 /** An address the gateway accepts HTTP/1.1 connections on. */
@@ -21,6 +24,7 @@ export class Listener implements ListenerContext {
   readonly scheme = "http" as const;
   readonly stats: ListenerStats;
   config: ListenerConfig;
+  readonly log: Logger;
   private readonly owner: ListenerOwner;
   private readonly server: net.Server;
   private readonly connections = new Set<ClientConnection>();
@@ -29,6 +33,7 @@ export class Listener implements ListenerContext {
     this.config = config;
     this.name = config.name ?? config.address;
     this.owner = owner;
+    this.log = owner.logs.get("listener");
     this.stats = owner.gatewayMetrics.listener(this.name);
     // allowHalfOpen: a client that half-closes after its request still gets the response.
     this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
@@ -80,7 +85,9 @@ export class Listener implements ListenerContext {
       this.server.once("error", onError);
       this.server.listen({ host: host === "*" ? undefined : host, port }, () => {
         this.server.off("error", onError);
-        resolve(this.server.address() as net.AddressInfo);
+        const a = this.server.address() as net.AddressInfo;
+        this.log.debug({ listener: this.name, address: `${a.address}:${a.port}` }, "listener bound");
+        resolve(a);
       });
     });
   }
@@ -92,6 +99,7 @@ export class Listener implements ListenerContext {
   /** Stop accepting and close idle keep-alive connections; busy ones close after their exchange. */
   stopAccepting(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.log.debug({ listener: this.name, connections: this.connections.size }, "listener stops accepting");
     for (const conn of this.connections) conn.closeIfIdle();
     return closed;
   }

@@ -1,6 +1,7 @@
 // Active health checks: one checker per backend, on its own unref'd timer, off the request path.
 import net from "node:net";
 import type { HealthCheckConfig } from "../config/schema.js";
+import type { Logger } from "../observability/logger.js";
 
 /** Most response bytes an HTTP check reads (status line, headers and the start of the body). */
 const MAX_CHECK_RESPONSE = 64 * 1024;
@@ -105,9 +106,12 @@ export class HealthChecker {
   private okStatus: (status: number) => boolean;
   private readonly target: HealthTarget;
   private readonly onChange: (healthy: boolean) => void;
+  private readonly log: Logger | null;
 
-  constructor(target: HealthTarget, config: HealthCheckConfig, onChange: (healthy: boolean) => void) {
+  /** `log` (the "health" logger) gets each check's result at debug (failures) and trace (passes). */
+  constructor(target: HealthTarget, config: HealthCheckConfig, onChange: (healthy: boolean) => void, log: Logger | null = null) {
     this.target = target;
+    this.log = log;
     this.config = config;
     this.okStatus = statusMatcher(config.expectStatus);
     this.onChange = onChange;
@@ -143,6 +147,10 @@ export class HealthChecker {
     this.checks++;
     this.lastCheck = Date.now();
     this.lastError = result;
+    if (this.log !== null) {
+      if (result === undefined) this.log.trace({ backend: this.target.address }, "health check passed");
+      else this.log.debug({ backend: this.target.address, reason: result, failures: this.failures + 1 }, "health check failed");
+    }
     if (result === undefined) {
       this.failures = 0;
       this.successes++;

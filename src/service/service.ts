@@ -2,6 +2,7 @@
 import type { HealthCheckConfig, RetryConfig, ServiceConfig, StickyConfig } from "../config/schema.js";
 import { DEFAULT_BUCKETS } from "../config/schema-observability.js";
 import { boundsInMs } from "../observability/metrics/histogram.js";
+import type { GatewayLogs } from "../observability/logging.js";
 import { BackendPool, type PoolOptions } from "../upstream/pool.js";
 import { createBalancer } from "./balancers/index.js";
 import type { Balancer, BackendState, SelectContext } from "./balancers/types.js";
@@ -174,8 +175,12 @@ export class BackendRegistry {
   private readonly serviceBreakers = new Map<string, CircuitBreaker>();
   private readonly latencies = new Map<string, LatencyWindow>();
 
-  constructor(histogramBoundsMs: Float64Array = boundsInMs(DEFAULT_BUCKETS)) {
+  /** The gateway's loggers; null for the CLI's offline compiles. */
+  private readonly logs: GatewayLogs | null;
+
+  constructor(histogramBoundsMs: Float64Array = boundsInMs(DEFAULT_BUCKETS), logs: GatewayLogs | null = null) {
     this.histogramBoundsMs = histogramBoundsMs;
+    this.logs = logs;
   }
 
   /** Build (or reuse) the runtime of one service. */
@@ -206,7 +211,11 @@ export class BackendRegistry {
           adminState: "active" as AdminState,
         });
         const owner = backend;
-        breaker.onChange = (b) => setDown(owner, DownReason.Breaker, b.state === BreakerState.Open);
+        breaker.onChange = (b) => {
+          setDown(owner, DownReason.Breaker, b.state === BreakerState.Open);
+          this.breakerChanged(b, name, owner.address);
+        };
+        if (this.logs !== null) backend.pool.log = this.logs.get("upstream");
         // A backend added to a running gateway ramps up like one coming back.
         if (this.running) startRamp(backend, performance.now());
         this.byId.set(id, backend);
@@ -217,7 +226,7 @@ export class BackendRegistry {
         backend.pool.options = options;
         backend.breaker.config = config.circuitBreaker;
       }
-      this.configureHealth(backend, config.healthCheck);
+      this.configureHealth(name, backend, config.healthCheck);
       return backend;
     });
     // A breaker may open only while the service keeps enough backends (maxEjectedShare).
@@ -243,7 +252,7 @@ export class BackendRegistry {
   }
 
   /** Drain and forget backends that are not in `live` (the ids the new table uses). */
-  private configureHealth(backend: ServiceBackend, config: HealthCheckConfig | undefined): void {
+  private configureHealth(service: string, backend: ServiceBackend, config: HealthCheckConfig | undefined): void {
     if (config === undefined) {
       if (backend.health !== undefined) {
         backend.health.stop();
@@ -252,8 +261,30 @@ export class BackendRegistry {
       }
       return;
     }
-    if (backend.health === undefined) backend.health = new HealthChecker(backend, config, (healthy) => setDown(backend, DownReason.Health, !healthy));
-    else backend.health.update(config);
+    if (backend.health === undefined) {
+      const log = this.logs?.get("health") ?? null;
+      backend.health = new HealthChecker(
+        backend,
+        config,
+        (healthy) => {
+          setDown(backend, DownReason.Health, !healthy);
+          if (healthy) log?.info({ service, backend: backend.address, available: backend.available }, "backend marked up: health checks pass again");
+          else log?.warn({ service, backend: backend.address, reason: backend.health?.lastError }, "backend marked down: health checks fail");
+        },
+        log === null ? null : log.child({ service }),
+      );
+    } else backend.health.update(config);
+  }
+
+  /** Log a circuit breaker's new state (a backend's, or with backend undefined the service's). */
+  private breakerChanged(breaker: CircuitBreaker, service: string, backend: string | undefined): void {
+    const log = this.logs?.get("breaker");
+    if (log === undefined) return;
+    const state = BREAKER_STATE_NAMES[breaker.state];
+    const fields = { service, backend, state, opens: breaker.opens };
+    if (breaker.state === BreakerState.Open) log.warn({ ...fields, openForMs: Math.round(breaker.openUntil - performance.now()) }, "circuit opened");
+    else if (breaker.state === BreakerState.HalfOpen) log.info(fields, "circuit half-open: trial requests allowed");
+    else log.info(fields, "circuit closed");
   }
 
   /** Set once the gateway serves: backends added after that get slow start. */
@@ -279,6 +310,7 @@ export class BackendRegistry {
     let breaker = this.serviceBreakers.get(service);
     if (breaker === undefined) {
       breaker = new CircuitBreaker(breakerConfig);
+      breaker.onChange = (b) => this.breakerChanged(b, service, undefined);
       this.serviceBreakers.set(service, breaker);
     } else breaker.config = breakerConfig;
     return breaker;

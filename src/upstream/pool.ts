@@ -2,6 +2,7 @@
 import net from "node:net";
 import { UpstreamError } from "../errors.js";
 import type { BackendState } from "../service/balancers/types.js";
+import type { Logger } from "../observability/logger.js";
 import { UpstreamStats } from "./stats.js";
 
 /** Who gets a connection from the pool (the exchange). */
@@ -49,7 +50,10 @@ export class UpstreamConnection {
         user.onUpstreamData(chunk);
       } catch (err) {
         // A bug must cost one exchange, never the gateway.
-        process.emitWarning(`dropping an upstream connection after an internal error: ${err instanceof Error ? err.stack : String(err)}`, "DivisorInternalWarning");
+        const detail = err instanceof Error ? err.stack : String(err);
+        const log = this.pool.log;
+        if (log === null) process.emitWarning(`dropping an upstream connection after an internal error: ${detail}`, "DivisorInternalWarning");
+        else log.error({ backend: this.pool.backend.address, err: detail }, "dropping an upstream connection after an internal error");
         this.destroy();
         user.onUpstreamError(err instanceof Error ? err : new Error(String(err)));
       }
@@ -108,6 +112,8 @@ export class BackendPool {
   /** Dropped by a reload: serve what is in flight, keep nothing idle. */
   private draining = false;
   readonly stats: UpstreamStats;
+  /** The "upstream" logger (internal errors); null outside a gateway. */
+  log: Logger | null = null;
 
   constructor(backend: BackendState, options: PoolOptions, histogramBoundsMs: Float64Array) {
     this.backend = backend;

@@ -6,9 +6,10 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, test } from "node:test";
 import { defaultConfigOnFreePorts } from "./default-config.js";
-import { exited, logsOf, runBuilt, startBuilt, until } from "../helpers/cli.js";
+import { runBuilt, startBuilt } from "../helpers/cli.js";
 import { freePort, get, startBackend, type TestBackend } from "../helpers/net.js";
 import { type ParsedFamily, parseExposition, sampleValue, samples } from "../helpers/prometheus.js";
+import { exited, outputOf, until } from "../helpers/process.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const CLI = ["--import", "tsx", join(ROOT, "src/cli/main.ts")];
@@ -42,7 +43,7 @@ test("--workers 2 runs two gateway processes sharing the listener; SIGHUP and di
   const pidFile = join(dir, "divisor.pid");
   writeFileSync(file, `listeners: [{ address: "127.0.0.1:${port}" }]\nservices: { app: { backends: ["${backend.address}"] } }\nrouters: { all: { service: app } }\n`);
   const child = spawn(process.execPath, [...CLI, "start", "-c", file, "--workers", "2", "--pid-file", pidFile], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-  const logs = logsOf(child);
+  const logs = outputOf(child);
   try {
     await until(() => workerPids(logs()).length === 2, "two workers to start");
     const workers = workerPids(logs());
@@ -106,7 +107,7 @@ test("divisor reload fails clearly without a running gateway, and --workers refu
   const bad = join(dir, "bad.yaml");
   writeFileSync(bad, "listeners: []\n");
   const child = spawn(process.execPath, [...CLI, "start", "-c", bad, "--workers", "2"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-  const logs = logsOf(child);
+  const logs = outputOf(child);
   assert.equal(await exited(child), 1);
   assert.doesNotMatch(logs(), /primary started/);
 });
@@ -116,7 +117,7 @@ test("the built divisor command runs --workers 2 with its launcher as the worker
   assert.ok(existsSync(bin), "dist/cli/divisor.cjs is missing: run npm run build first (scripts/test.sh does)");
   const { file, ports } = await defaultConfigOnFreePorts(dir, "built-workers.yaml");
   const child = spawn(bin, ["start", "-c", file, "--workers", "2"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-  const logs = logsOf(child);
+  const logs = outputOf(child);
   try {
     await until(() => workerPids(logs()).length === 2, "two workers to start");
     const backends = new Set<string>();
@@ -134,7 +135,7 @@ test("SIGTERM while every worker is dead and waiting out its restart back-off ex
   const file = join(dir, "dead.yaml");
   writeFileSync(file, `listeners: [{ address: "127.0.0.1:${port}" }]\nservices: { app: { backends: ["${backend.address}"] } }\nrouters: { all: { service: app } }\n`);
   const child = spawn(process.execPath, [...CLI, "start", "-c", file, "--workers", "2"], { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
-  const logs = logsOf(child);
+  const logs = outputOf(child);
   try {
     await until(() => workerPids(logs()).length === 2, "two workers to start");
     for (const pid of workerPids(logs())) process.kill(pid, "SIGKILL");

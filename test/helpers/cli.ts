@@ -2,6 +2,7 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { exited, outputOf, until } from "./process.js";
 
 export const ROOT = resolve(import.meta.dirname, "../..");
 /** The built command (npm run build; scripts/test.sh builds before testing). */
@@ -12,28 +13,8 @@ export function assertBuilt(): void {
 }
 
 /** Everything the child writes on stdout and stderr so far. */
-export function logsOf(child: ChildProcess): () => string {
-  let out = "";
-  child.stdout?.on("data", (d) => {
-    out += d;
-  });
-  child.stderr?.on("data", (d) => {
-    out += d;
-  });
-  return () => out;
-}
-
-export async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-export function exited(child: ChildProcess): Promise<number | null> {
-  return new Promise((r) => (child.exitCode !== null ? r(child.exitCode) : child.once("exit", (code) => r(code))));
-}
+export const logsOf = outputOf;
+export { exited, until };
 
 /** `divisor start ARGS` from the built command, its output collected. */
 export function startBuilt(args: string[], env: NodeJS.ProcessEnv = process.env): { child: ChildProcess; logs: () => string } {

@@ -3,6 +3,7 @@ import type { AdminRoute } from "../types.js";
 import { config } from "./config.js";
 import { healthz, readyz } from "./health.js";
 import { listeners } from "./listeners.js";
+import { getLogging, putLogging } from "./logging.js";
 import { metrics } from "./metrics.js";
 import { allocationProfile, cpuProfile, heapSnapshot } from "./profile.js";
 import { reloadRoute } from "./reload.js";
@@ -43,6 +44,8 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
   listeners,
   runtimeRoute,
   reloadRoute,
+  getLogging,
+  putLogging,
   cpuProfile,
   heapSnapshot,
   allocationProfile,

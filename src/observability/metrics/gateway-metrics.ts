@@ -188,6 +188,10 @@ export class GatewayMetrics {
     for (const s of this.routers.values()) w.sample(routerLabels(s), s.retries);
     w.family("divisor_hedged_requests", "counter", "Requests that got a hedged second try because the first was slow.");
     for (const s of this.routers.values()) w.sample(routerLabels(s), s.hedges);
+    w.family("divisor_access_log_lines", "counter", "Access-log lines written (router \"\": requests no router took).");
+    for (const s of all) w.sample(routerLabels(s), s.accessLines);
+    w.family("divisor_access_log_lines_dropped", "counter", "Access-log lines left out by logging.access.sample.");
+    for (const s of all) w.sample(routerLabels(s), s.accessDropped);
   }
 
   private renderListeners(w: ExpositionWriter, sources: MetricsSources): void {

@@ -72,6 +72,9 @@ export class RouterStats {
   hedges = 0;
   /** Requests its service could not take because no backend was available. */
   noBackend = 0;
+  /** Access-log lines written, and sampled out. */
+  accessLines = 0;
+  accessDropped = 0;
   readonly byBackend = new Map<BackendState | null, BackendRequests>();
   private readonly boundsMs: Float64Array;
 
