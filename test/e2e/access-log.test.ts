@@ -131,8 +131,6 @@ describe("access log", () => {
       assert.equal(typeof upstream_ms, "number");
       assert.ok((upstream_ms as number) >= 0 && (upstream_ms as number) <= (duration_ms as number), `upstream ${upstream_ms} ms within the exchange's ${duration_ms} ms`);
       assert.ok((duration_ms as number) < 1000);
-      // Tracing (which sets Exchange.traceId) is built on another branch: once it is merged, a test
-      // with `tracing` configured should assert trace_id equals the traceparent's trace id.
       assert.ok(!("trace_id" in first!), "no trace id without tracing");
 
       assert.equal(post!.method, "POST");
@@ -146,6 +144,34 @@ describe("access log", () => {
       assert.ok((unrouted!.response_bytes as number) > 0);
     } finally {
       await gw.close();
+    }
+  });
+
+  test("logs the exchange's trace id when tracing is on: the client's trace, as the backend got it", async () => {
+    // An OTLP/HTTP endpoint that takes every export; the spans themselves are test/e2e/tracing.test.ts's concern.
+    const collector = await startBackend((req, res) => {
+      req.resume();
+      req.on("end", () => res.writeHead(200, { "content-type": "application/json" }).end("{}"));
+    });
+    const { gw, file } = await gatewayLogging("trace", { fields: ["trace_id", "status"] }, {
+      tracing: { endpoint: `http://${collector.address}/v1/traces`, protocol: "http/json" },
+    });
+    try {
+      const traceId = "4bf92f3577b34da6a3ce929d0e0e4736";
+      const seen = backend.seen.length;
+      assert.equal((await get(`${gw.url}/api/traced`, { headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` } })).status, 200);
+      assert.equal((await get(`${gw.url}/api/untraced`)).status, 200);
+      const [traced, untraced] = await linesOf(file, 2);
+      assert.deepEqual(traced, { trace_id: traceId, status: 200 });
+      const forwarded = backend.seen.slice(seen).map((r) => String(r.headers.traceparent));
+      assert.equal(forwarded[0]!.split("-")[1], traceId, "the backend got the same trace");
+      // A request without a traceparent starts a trace of its own, logged and propagated alike.
+      assert.match(String(untraced!.trace_id), /^[0-9a-f]{32}$/);
+      assert.notEqual(untraced!.trace_id, traceId);
+      assert.equal(forwarded[1]!.split("-")[1], untraced!.trace_id);
+    } finally {
+      await gw.close();
+      await collector.close();
     }
   });
 
