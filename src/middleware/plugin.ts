@@ -13,6 +13,7 @@
  */
 import type { z } from "zod";
 import type { HeaderList } from "../http1/headers.js";
+import type { PluginMetrics } from "../observability/metrics/plugin-metrics.js";
 import type { BackendState } from "../service/balancers/types.js";
 
 /** A response produced by a middleware instead of proxying. */
@@ -109,6 +110,11 @@ export interface Middleware {
 export interface PluginContext {
   /** Name of the middleware entry in the config. */
   readonly name: string;
+  /**
+   * Declare counters and gauges served at /metrics with the gateway's own, labelled
+   * middleware="<name>" and kept across reloads (see PluginMetrics).
+   */
+  readonly metrics: PluginMetrics;
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { MiddlewareConfig } from "../config/schema.js";
 import { ConfigError } from "../errors.js";
+import { NO_PLUGIN_METRICS, type PluginMetrics } from "../observability/metrics/plugin-metrics.js";
 import { headersPlugin } from "./headers/index.js";
 import type { Middleware, Plugin, PluginContext } from "./plugin.js";
 import { redirectPlugin } from "./redirect/index.js";
@@ -15,8 +16,9 @@ const BUILTINS: Record<string, { create(options: never, context: PluginContext):
 };
 
 /** Instantiate one configured middleware; `plugins` are the user's, by name. */
-export function createMiddleware(name: string, config: MiddlewareConfig, plugins: ReadonlyMap<string, Plugin<unknown>>): Middleware {
+export function createMiddleware(name: string, config: MiddlewareConfig, plugins: ReadonlyMap<string, Plugin<unknown>>, metrics: PluginMetrics = NO_PLUGIN_METRICS): Middleware {
   const where = `middlewares.${name}`;
+  const context: PluginContext = { name, metrics };
   if (config.type === "plugin") {
     const plugin = plugins.get(config.plugin);
     if (plugin === undefined) {
@@ -47,7 +49,7 @@ export function createMiddleware(name: string, config: MiddlewareConfig, plugins
       }
       options = parsed.data;
     }
-    return plugin.create(options, { name });
+    return plugin.create(options, context);
   }
-  return BUILTINS[config.type]!.create(config as never, { name });
+  return BUILTINS[config.type]!.create(config as never, context);
 }

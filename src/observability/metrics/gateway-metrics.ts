@@ -16,6 +16,7 @@ import type { TracingStats } from "../tracing/stats.js";
 import { VERSION } from "../version.js";
 import { ExpositionWriter, type Labels } from "./exposition.js";
 import { boundsInMs } from "./histogram.js";
+import { PluginMetricsRegistry } from "./plugin-metrics.js";
 import type { ProcessMetrics } from "./process-metrics.js";
 import { ListenerStats, type RequestSeries, RouterStats } from "./http-stats.js";
 
@@ -55,6 +56,8 @@ export class GatewayMetrics {
   private readonly listenerStats = new Map<string, ListenerStats>();
   /** Requests no router matched (and malformed paths), counted with router="". */
   readonly unrouted: RouterStats;
+  /** Families middlewares declared through their PluginContext. */
+  readonly plugins = new PluginMetricsRegistry();
   private reloads = { success: 0, failure: 0 };
   private lastReloadOk = true;
   private lastSuccessAt = Date.now() / 1000;
@@ -144,6 +147,7 @@ export class GatewayMetrics {
     this.renderBackends(w, sources.registry);
     this.renderReloads(w);
     sources.tracing?.()?.render(w);
+    this.plugins.render(w);
     this.process?.render(w);
     return w.finish();
   }
