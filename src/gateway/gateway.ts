@@ -16,6 +16,7 @@ import { type AdminState, BackendRegistry, type BackendSnapshot, type ServiceSna
 import { AccessLogSinks } from "../observability/access-log.js";
 import { createLogger, type Logger } from "../observability/logger.js";
 import { describeFailure, type GatewayLoggers, GatewayLogs } from "../observability/logging.js";
+import { MiddlewareStates } from "../middleware/state.js";
 import { compileRuntime, type RuntimeLogging } from "./runtime.js";
 import { TracingOwner } from "./tracing.js";
 
@@ -148,6 +149,8 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
   readonly logs: GatewayLogs;
   private readonly accessSinks: AccessLogSinks;
   private readonly registry: BackendRegistry;
+  /** Middlewares' state by name (rate-limit buckets), kept across reloads like the registry. */
+  private readonly middlewareStates = new MiddlewareStates();
   /** The tracer provider (lazily loaded), kept across reloads like the registries. */
   private readonly tracing = new TracingOwner();
   private readonly plugins: ReadonlyMap<string, Plugin<unknown>>;
@@ -178,7 +181,7 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
     this.registry = new BackendRegistry(boundsInMs(this.current.metrics.buckets), this.logs);
     this.metricsSources = { registry: this.registry, listeners: () => this.listenerByAddress.values(), tracing: () => this.tracing.stats };
     const live = new Set<string>();
-    this.runtime = compileRuntime(this.current, this.registry, this.plugins, live, this.gatewayMetrics, this.runtimeLogging());
+    this.runtime = compileRuntime(this.current, this.registry, this.plugins, live, this.gatewayMetrics, this.runtimeLogging(), null, this.middlewareStates);
     // Health checks start with the configuration, not with the first request.
     this.registry.startChecks();
     this.sweeper.every(() => this.registry.sweep(performance.now()));
@@ -347,7 +350,7 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
       refuseBucketChange(this.current, validated, this.source);
       const live = new Set<string>();
       // Compiled without a tracer first: a config the compiler refuses loads no SDK.
-      let runtime = compileRuntime(validated, this.registry, this.plugins, live, this.gatewayMetrics, this.runtimeLogging());
+      let runtime = compileRuntime(validated, this.registry, this.plugins, live, this.gatewayMetrics, this.runtimeLogging(), null, this.middlewareStates);
       const tracing = await this.tracing.prepare(validated.tracing);
       try {
         if (this.listenerByAddress.size > 0) {
@@ -367,6 +370,7 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
       // logrotate may have renamed the files before asking for a reload.
       this.accessSinks.reopen();
       this.registry.retain(live);
+      this.middlewareStates.retain(Object.keys(validated.middlewares));
       this.registry.startChecks();
     } catch (err) {
       this.gatewayMetrics.reloaded(false);

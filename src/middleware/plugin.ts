@@ -115,6 +115,11 @@ export interface PluginContext {
    * middleware="<name>" and kept across reloads (see PluginMetrics).
    */
   readonly metrics: PluginMetrics;
+  /**
+   * State kept across reloads for this middleware's name (buckets, caches), owned by
+   * the gateway; a reload that drops the middleware drops it. Empty in offline checks.
+   */
+  readonly state: Map<string | symbol, unknown>;
 }
 
 /**

@@ -3,6 +3,7 @@ import { ConfigError } from "../errors.js";
 import { NO_PLUGIN_METRICS, type PluginMetrics } from "../observability/metrics/plugin-metrics.js";
 import { headersPlugin } from "./headers/index.js";
 import type { Middleware, Plugin, PluginContext } from "./plugin.js";
+import { rateLimitPlugin } from "./rate-limit/index.js";
 import { redirectPlugin } from "./redirect/index.js";
 import { rewritePathPlugin } from "./rewrite-path/index.js";
 import { stripPrefixPlugin } from "./strip-prefix/index.js";
@@ -13,12 +14,19 @@ const BUILTINS: Record<string, { create(options: never, context: PluginContext):
   "strip-prefix": stripPrefixPlugin,
   "rewrite-path": rewritePathPlugin,
   redirect: redirectPlugin,
+  "rate-limit": rateLimitPlugin,
 };
 
 /** Instantiate one configured middleware; `plugins` are the user's, by name. */
-export function createMiddleware(name: string, config: MiddlewareConfig, plugins: ReadonlyMap<string, Plugin<unknown>>, metrics: PluginMetrics = NO_PLUGIN_METRICS): Middleware {
+export function createMiddleware(
+  name: string,
+  config: MiddlewareConfig,
+  plugins: ReadonlyMap<string, Plugin<unknown>>,
+  metrics: PluginMetrics = NO_PLUGIN_METRICS,
+  state: Map<string | symbol, unknown> = new Map(),
+): Middleware {
   const where = `middlewares.${name}`;
-  const context: PluginContext = { name, metrics };
+  const context: PluginContext = { name, metrics, state };
   if (config.type === "plugin") {
     const plugin = plugins.get(config.plugin);
     if (plugin === undefined) {
