@@ -395,6 +395,7 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
     clearTimeout(timer);
     for (const l of listeners) l.destroyAll();
     this.registry.destroyAll();
+    this.middlewareStates.close();
     this.sweeper.close();
     if (this.admin !== null) await this.admin.close();
     this.gatewayMetrics.stopProcessMetrics();

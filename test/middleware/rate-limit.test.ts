@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import { redactSecrets } from "../../src/admin/redact.js";
 import { cookie, jwtClaim } from "../../src/middleware/rate-limit/key.js";
 import { GcraStore, SlidingWindowStore } from "../../src/middleware/rate-limit/memory.js";
 
@@ -66,5 +67,12 @@ describe("rate-limit keys", () => {
     assert.equal(jwtClaim("Bearer not-a-jwt", "sub"), "");
     assert.equal(jwtClaim("Bearer x.%%%.y", "sub"), "");
     assert.equal(jwtClaim("Basic abc", "sub"), "");
+  });
+});
+
+describe("rate-limit config", () => {
+  test("the admin API's redaction hides a password in store.redis.url", () => {
+    const shown = redactSecrets({ middlewares: { rl: { type: "rate-limit", store: { redis: { url: "redis://:hunter2@redis:6379/0" } } } } });
+    assert.equal(shown.middlewares.rl.store.redis.url, "redis://:<redacted>@redis:6379/0");
   });
 });

@@ -1,0 +1,117 @@
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import type { DivisorConfigInput } from "../../src/config/schema.js";
+import { freePort, get, startBackend, startGateway, type TestBackend, type TestGateway } from "../helpers/net.js";
+
+/** A real redis-server on a free port in a temp dir, without persistence. */
+async function startRedis(dir: string, port: number): Promise<ChildProcess> {
+  const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+  for (let i = 0; i < 100; i++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, "127.0.0.1", () => {
+        s.end();
+        resolve(true);
+      });
+      s.on("error", () => resolve(false));
+    });
+    if (up) return child;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  child.kill("SIGKILL");
+  throw new Error(`redis-server did not start on port ${port}`);
+}
+
+async function kill(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((r) => child.once("exit", r));
+  child.kill("SIGKILL");
+  await exited;
+}
+
+describe("rate-limit middleware with the Redis store", () => {
+  let backend: TestBackend;
+  let dir: string;
+  let port: number;
+  let redis: ChildProcess;
+  before(async () => {
+    backend = await startBackend();
+    dir = await mkdtemp(join(tmpdir(), "divisor-redis-"));
+    port = await freePort();
+    redis = await startRedis(dir, port);
+  });
+  after(async () => {
+    await kill(redis);
+    await backend.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  function config(name: string, extra: Record<string, unknown> = {}): Omit<DivisorConfigInput, "listeners"> {
+    return {
+      services: { app: { backends: [backend.address] } },
+      middlewares: { [name]: { type: "rate-limit", rate: 5, period: "1m", store: { redis: { url: `redis://127.0.0.1:${port}`, timeout: 200 } }, ...extra } as never },
+      routers: { all: { service: "app", middlewares: [name] } },
+    };
+  }
+
+  test("two gateways share one limit exactly", async () => {
+    const a = await startGateway(config("shared"));
+    const b = await startGateway(config("shared"));
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 12; i++) statuses.push((await get(`${(i % 2 === 0 ? a : b).url}/`)).status);
+      assert.deepEqual(statuses, [200, 200, 200, 200, 200, 429, 429, 429, 429, 429, 429, 429]);
+      const res = await get(`${b.url}/`);
+      assert.equal(res.headers["ratelimit-policy"], '"shared";q=5;w=60');
+      assert.match(String(res.headers.ratelimit), /^"shared";r=0;t=\d+$/);
+      assert.ok(Number(res.headers["retry-after"]) >= 1);
+      // Concurrent requests across both gateways still get exactly the quota.
+      const c = await startGateway(config("concurrent"));
+      try {
+        const all = await Promise.all(Array.from({ length: 20 }, (_, i) => get(`${(i % 2 === 0 ? a : c).url}/`)));
+        // Gateway a still runs "shared" (already spent); c runs "concurrent" with its own 5.
+        assert.equal(all.filter((r, i) => i % 2 === 1 && r.status === 200).length, 5);
+      } finally {
+        await c.close();
+      }
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  test("with Redis killed, onStoreFailure decides, and Redis coming back restores the limit", async () => {
+    const open = await startGateway(config("open", { rate: 2, onStoreFailure: "allow" }));
+    const closed = await startGateway(config("closed", { rate: 2, onStoreFailure: "deny" }));
+    let gateways: TestGateway[] = [open, closed];
+    try {
+      assert.equal((await get(`${open.url}/`)).status, 200);
+      assert.equal((await get(`${closed.url}/`)).status, 200);
+      await kill(redis);
+      for (let i = 0; i < 4; i++) assert.equal((await get(`${open.url}/`)).status, 200, "fail open lets requests through");
+      const denied = await get(`${closed.url}/`);
+      assert.equal(denied.status, 503, "fail closed refuses");
+      assert.equal(denied.headers["retry-after"], "1");
+      const text = await open.gateway.metrics();
+      assert.match(text, /divisor_rate_limit_store_errors_total\{middleware="open"\} [1-9]/);
+
+      redis = await startRedis(dir, port);
+      // The client reconnects in the background (retry every <= 2s).
+      let status = 0;
+      for (let i = 0; i < 60 && status !== 200; i++) {
+        status = (await get(`${closed.url}/`)).status;
+        if (status !== 200) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.equal(status, 200, "closed recovers once Redis is back");
+      assert.equal((await get(`${closed.url}/`)).status, 200);
+      assert.equal((await get(`${closed.url}/`)).status, 429, "and the limit applies again");
+    } finally {
+      await Promise.all(gateways.map((g) => g.close()));
+      gateways = [];
+    }
+  });
+});
