@@ -7,6 +7,7 @@
  * Every object is strict: an unknown key is an error, never silently ignored.
  */
 import { z } from "zod";
+import { apiKeySchema } from "../middleware/api-key/schema.js";
 import { basicAuthSchema } from "../middleware/basic-auth/schema.js";
 import { address, duration, nonNegativeInt, positiveInt, size } from "./schema-scalars.js";
 import { adminSchema, loggingSchema, metricsSchema, tracingSchema } from "./schema-observability.js";
@@ -313,6 +314,7 @@ export const builtinMiddlewareSchemas = {
     .refine((r) => (r.regex === undefined) === (r.replacement === undefined), { message: "regex and replacement go together" })
     .meta({ description: "Answer with a redirect instead of proxying." }),
   "basic-auth": basicAuthSchema,
+  "api-key": apiKeySchema,
 } as const;
 
 export const pluginMiddlewareSchema = z
@@ -329,6 +331,7 @@ export const middlewareSchema = z.discriminatedUnion("type", [
   builtinMiddlewareSchemas["rewrite-path"],
   builtinMiddlewareSchemas.redirect,
   builtinMiddlewareSchemas["basic-auth"],
+  builtinMiddlewareSchemas["api-key"],
   pluginMiddlewareSchema,
 ]);
 

@@ -1,6 +1,7 @@
 import type { MiddlewareConfig } from "../config/schema.js";
 import { ConfigError } from "../errors.js";
 import { NO_PLUGIN_METRICS, type PluginMetrics } from "../observability/metrics/plugin-metrics.js";
+import { apiKeyPlugin } from "./api-key/index.js";
 import { basicAuthPlugin } from "./basic-auth/index.js";
 import { headersPlugin } from "./headers/index.js";
 import type { Middleware, Plugin, PluginContext } from "./plugin.js";
@@ -15,6 +16,7 @@ const BUILTINS: Record<string, { create(options: never, context: PluginContext):
   "rewrite-path": rewritePathPlugin,
   redirect: redirectPlugin,
   "basic-auth": basicAuthPlugin,
+  "api-key": apiKeyPlugin,
 };
 
 /** Instantiate one configured middleware; `plugins` are the user's, by name. */
