@@ -9,6 +9,7 @@
 import { z } from "zod";
 import { apiKeySchema } from "../middleware/api-key/schema.js";
 import { basicAuthSchema } from "../middleware/basic-auth/schema.js";
+import { jwtSchema } from "../middleware/jwt/schema.js";
 import { address, duration, nonNegativeInt, positiveInt, size } from "./schema-scalars.js";
 import { adminSchema, loggingSchema, metricsSchema, tracingSchema } from "./schema-observability.js";
 
@@ -315,6 +316,7 @@ export const builtinMiddlewareSchemas = {
     .meta({ description: "Answer with a redirect instead of proxying." }),
   "basic-auth": basicAuthSchema,
   "api-key": apiKeySchema,
+  jwt: jwtSchema,
 } as const;
 
 export const pluginMiddlewareSchema = z
@@ -332,6 +334,7 @@ export const middlewareSchema = z.discriminatedUnion("type", [
   builtinMiddlewareSchemas.redirect,
   builtinMiddlewareSchemas["basic-auth"],
   builtinMiddlewareSchemas["api-key"],
+  builtinMiddlewareSchemas.jwt,
   pluginMiddlewareSchema,
 ]);
 

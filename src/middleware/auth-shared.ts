@@ -37,3 +37,6 @@ export function sha256(text: string | Buffer): Buffer {
 export function secretsEqual(a: Buffer, b: Buffer): boolean {
   return timingSafeEqual(sha256(a), sha256(b));
 }
+
+/** A realm, written inside a quoted-string of a WWW-Authenticate challenge. */
+export const authRealm = z.string().regex(/^[^"\\\r\n]*$/, { message: "a realm may not contain quotes, backslashes or line breaks" });

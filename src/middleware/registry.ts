@@ -4,6 +4,7 @@ import { NO_PLUGIN_METRICS, type PluginMetrics } from "../observability/metrics/
 import { apiKeyPlugin } from "./api-key/index.js";
 import { basicAuthPlugin } from "./basic-auth/index.js";
 import { headersPlugin } from "./headers/index.js";
+import { jwtPlugin } from "./jwt/index.js";
 import type { Middleware, Plugin, PluginContext } from "./plugin.js";
 import { redirectPlugin } from "./redirect/index.js";
 import { rewritePathPlugin } from "./rewrite-path/index.js";
@@ -17,6 +18,7 @@ const BUILTINS: Record<string, { create(options: never, context: PluginContext):
   redirect: redirectPlugin,
   "basic-auth": basicAuthPlugin,
   "api-key": apiKeyPlugin,
+  jwt: jwtPlugin,
 };
 
 /** Instantiate one configured middleware; `plugins` are the user's, by name. */

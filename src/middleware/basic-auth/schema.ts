@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { duration } from "../../config/schema-scalars.js";
-import { authHeaderName } from "../auth-shared.js";
+import { authHeaderName, authRealm } from "../auth-shared.js";
 
 /** bcrypt ($2a$/$2b$/$2y$, cost 04-31, 53 characters of salt and hash). */
 export const BCRYPT_HASH = /^\$2[aby]\$(0[4-9]|[12]\d|3[01])\$[./A-Za-z0-9]{53}$/;
@@ -20,9 +20,7 @@ export const basicAuthSchema = z
       .record(z.string().min(1).regex(/^[^:]+$/, { message: "a user name may not contain ':'" }), passwordHash)
       .refine((u) => Object.keys(u).length > 0, { message: "give at least one user" })
       .meta({ description: "Users by name, each with a bcrypt or scrypt password hash (never plain text; environment references are expanded)." }),
-    realm: z
-      .string()
-      .regex(/^[^"\\\r\n]*$/, { message: "a realm may not contain quotes, backslashes or line breaks" })
+    realm: authRealm
       .default("divisor")
       .meta({ description: "Realm named in the WWW-Authenticate challenge of a 401." }),
     removeHeader: z.boolean().default(true).meta({ description: "Remove the Authorization header before the request goes to the backend." }),
