@@ -9,6 +9,7 @@
 import { z } from "zod";
 import { apiKeySchema } from "../middleware/api-key/schema.js";
 import { basicAuthSchema } from "../middleware/basic-auth/schema.js";
+import { forwardAuthSchema } from "../middleware/forward-auth/schema.js";
 import { jwtSchema } from "../middleware/jwt/schema.js";
 import { address, duration, nonNegativeInt, positiveInt, size } from "./schema-scalars.js";
 import { adminSchema, loggingSchema, metricsSchema, tracingSchema } from "./schema-observability.js";
@@ -317,6 +318,7 @@ export const builtinMiddlewareSchemas = {
   "basic-auth": basicAuthSchema,
   "api-key": apiKeySchema,
   jwt: jwtSchema,
+  "forward-auth": forwardAuthSchema,
 } as const;
 
 export const pluginMiddlewareSchema = z
@@ -335,6 +337,7 @@ export const middlewareSchema = z.discriminatedUnion("type", [
   builtinMiddlewareSchemas["basic-auth"],
   builtinMiddlewareSchemas["api-key"],
   builtinMiddlewareSchemas.jwt,
+  builtinMiddlewareSchemas["forward-auth"],
   pluginMiddlewareSchema,
 ]);
 

@@ -40,3 +40,6 @@ export function secretsEqual(a: Buffer, b: Buffer): boolean {
 
 /** A realm, written inside a quoted-string of a WWW-Authenticate challenge. */
 export const authRealm = z.string().regex(/^[^"\\\r\n]*$/, { message: "a realm may not contain quotes, backslashes or line breaks" });
+
+/** An http:// or https:// URL (of a key set, an identity provider, an auth service). */
+export const authHttpUrl = z.string().refine((u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol), { message: "expected an http:// or https:// URL" });

@@ -1,15 +1,13 @@
 import { z } from "zod";
 import { duration } from "../../config/schema-scalars.js";
-import { authHeaderName, authRealm } from "../auth-shared.js";
+import { authHeaderName, authHttpUrl, authRealm } from "../auth-shared.js";
 
 export const JWT_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519", "HS256", "HS384", "HS512"] as const;
-
-const httpUrl = z.string().refine((u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol), { message: "expected an http:// or https:// URL" });
 
 export const jwtSchema = z
   .strictObject({
     type: z.literal("jwt"),
-    jwksUri: httpUrl.optional().meta({ description: "URL of the JSON Web Key Set that signs tokens; fetched, cached and refetched when a token names an unknown key (kid)." }),
+    jwksUri: authHttpUrl.optional().meta({ description: "URL of the JSON Web Key Set that signs tokens; fetched, cached and refetched when a token names an unknown key (kid)." }),
     discovery: z
       .boolean()
       .default(false)
