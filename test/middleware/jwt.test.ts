@@ -156,5 +156,9 @@ describe("jwt", () => {
       () => createGateway({ listeners: [{ address: "127.0.0.1:0" }], middlewares: { j: { type: "jwt", issuer: "https://x" } } }),
       (err: unknown) => err instanceof ConfigError && /exactly one key source/.test(err.message),
     );
+    assert.throws(
+      () => createGateway({ listeners: [{ address: "127.0.0.1:0" }], middlewares: { j: { type: "jwt", keys: [{ ...first.jwk, d: "private-part" }] } } }),
+      (err: unknown) => err instanceof ConfigError && /public key only/.test(err.message) && !err.message.includes("private-part"),
+    );
   });
 });

@@ -13,7 +13,12 @@ export const jwtSchema = z
       .default(false)
       .meta({ description: "OIDC: find jwks_uri in <issuer>/.well-known/openid-configuration (fetched on the first request, again after a failure)." }),
     keys: z
-      .array(z.record(z.string(), z.unknown()))
+      .array(
+        z.record(z.string(), z.unknown()).refine((k) => k.d === undefined, {
+          message: "this JWK holds a private key (its d member): give the public key only, a verifier needs nothing else",
+          params: { secret: true },
+        }),
+      )
       .min(1)
       .optional()
       .meta({ description: 'Static keys instead of a JWKS URL: JWK objects (e.g. { kty: RSA, n, e, kid }; an "oct" key\'s k is a secret, use an environment reference).' }),
