@@ -54,8 +54,8 @@ export const basicAuthPlugin = definePlugin<Options>({
     const userHeader = options.userHeader ?? null;
     const cacheSize = options.cache.size;
     const cacheTtl = options.cache.ttl;
-    /** sha256(user \0 password) → expiry; insertion order is age order, so the first key is the oldest. */
-    const cache = new Map<string, number>();
+    /** sha256(Authorization header) → user and expiry; insertion order is age order, so the first key is the oldest. */
+    const cache = new Map<string, { readonly user: string; readonly expires: number }>();
 
     function deny(ex: Exchange, missing: boolean): DirectResponse {
       (missing ? decisions.missing : decisions.invalid).inc();
@@ -77,7 +77,7 @@ export const basicAuthPlugin = definePlugin<Options>({
       if (cacheSize > 0) {
         cache.delete(key);
         if (cache.size >= cacheSize) cache.delete(cache.keys().next().value!);
-        cache.set(key, Date.now() + cacheTtl);
+        cache.set(key, { user, expires: Date.now() + cacheTtl });
       }
       return allow(ex, user);
     }
@@ -89,19 +89,20 @@ export const basicAuthPlugin = definePlugin<Options>({
         if (userHeader !== null) headers.delete(userHeader);
         const auth = headers.get("authorization");
         if (auth === undefined || auth.length < 7 || auth.slice(0, 6).toLowerCase() !== "basic ") return deny(ex, auth === undefined);
+        // The cache is keyed by a digest of the header (never the password itself); a hit skips decoding.
+        const key = cacheSize > 0 ? sha256(auth).toString("base64") : "";
+        if (cacheSize > 0) {
+          const hit = cache.get(key);
+          if (hit !== undefined) {
+            if (hit.expires > Date.now()) return allow(ex, hit.user);
+            cache.delete(key);
+          }
+        }
         const decoded = Buffer.from(auth.slice(6).trim(), "base64").toString("utf8");
         const colon = decoded.indexOf(":");
         if (colon <= 0) return deny(ex, false);
         const user = decoded.slice(0, colon);
         const password = decoded.slice(colon + 1);
-        const key = sha256(`${user}\u0000${password}`).toString("base64");
-        if (cacheSize > 0) {
-          const expires = cache.get(key);
-          if (expires !== undefined) {
-            if (expires > Date.now()) return allow(ex, user);
-            cache.delete(key);
-          }
-        }
         return verify(ex, user, password, key);
       },
     };
