@@ -8,7 +8,8 @@
  *   the gateway's own keys. An object under such a key is walked by its own keys
  *   (`tokens: [{ name, token }]` keeps the names; a hash `key: { source, name }` is no secret);
  * - SECRET_PATHS: keys whose every value is a secret whatever its name
- *   (`tracing.headers.*`: exporter headers usually carry an API key).
+ *   (`tracing.headers.*`: exporter headers usually carry an API key; the password
+ *   hashes of basic-auth users; jwt's symmetric keys and api-key digests).
  *
  * And two shapes: `{ name, value }` where the name says secret (a header match or a
  * header list entry) has its value redacted, and a URL with a password
@@ -41,7 +42,14 @@ export const SECRET_KEY_PATTERNS: readonly RegExp[] = [
 ];
 
 /** Paths (dot-separated, "*" = any key) under which every value is secret. */
-export const SECRET_PATHS: readonly (readonly string[])[] = [["tracing", "headers", "*"]];
+export const SECRET_PATHS: readonly (readonly string[])[] = [
+  ["tracing", "headers", "*"],
+  // basic-auth password hashes, by user name
+  ["middlewares", "*", "users", "*"],
+  // jwt static keys: an "oct" key's k; api-key digests
+  ["middlewares", "*", "keys", "*", "k"],
+  ["middlewares", "*", "keys", "*", "sha256"],
+];
 
 /** Whether a key's name says it holds a secret. */
 export function isSecretKey(key: string): boolean {

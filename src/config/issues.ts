@@ -157,7 +157,9 @@ function convert(issue: ZodIssue, ctx: Context, out: PathIssue[]): void {
     default: {
       // custom refinements and anything zod adds later: their message is the schema's own
       const message = custom ? issue.message : "invalid value";
-      push(typeof input === "object" && input !== null ? message : withFound(message, input));
+      // a refinement of a secret (password hash, API key) sets params.secret: never echo its value
+      const secret = issue.code === "custom" && (issue.params as { secret?: unknown } | undefined)?.secret === true;
+      push(secret || (typeof input === "object" && input !== null) ? message : withFound(message, input));
     }
   }
 }

@@ -8,6 +8,10 @@
  */
 import { z } from "zod";
 import { rateLimitSchema } from "../middleware/rate-limit/schema.js";
+import { apiKeySchema } from "../middleware/api-key/schema.js";
+import { basicAuthSchema } from "../middleware/basic-auth/schema.js";
+import { forwardAuthSchema } from "../middleware/forward-auth/schema.js";
+import { jwtSchema } from "../middleware/jwt/schema.js";
 import { address, duration, nonNegativeInt, positiveInt, size } from "./schema-scalars.js";
 import { adminSchema, loggingSchema, metricsSchema, tracingSchema } from "./schema-observability.js";
 
@@ -313,6 +317,10 @@ export const builtinMiddlewareSchemas = {
     .refine((r) => (r.regex === undefined) === (r.replacement === undefined), { message: "regex and replacement go together" })
     .meta({ description: "Answer with a redirect instead of proxying." }),
   "rate-limit": rateLimitSchema,
+  "basic-auth": basicAuthSchema,
+  "api-key": apiKeySchema,
+  jwt: jwtSchema,
+  "forward-auth": forwardAuthSchema,
 } as const;
 
 export const pluginMiddlewareSchema = z
@@ -329,6 +337,10 @@ export const middlewareSchema = z.discriminatedUnion("type", [
   builtinMiddlewareSchemas["rewrite-path"],
   builtinMiddlewareSchemas.redirect,
   builtinMiddlewareSchemas["rate-limit"],
+  builtinMiddlewareSchemas["basic-auth"],
+  builtinMiddlewareSchemas["api-key"],
+  builtinMiddlewareSchemas.jwt,
+  builtinMiddlewareSchemas["forward-auth"],
   pluginMiddlewareSchema,
 ]);
 

@@ -1,7 +1,11 @@
 import type { MiddlewareConfig } from "../config/schema.js";
 import { ConfigError } from "../errors.js";
 import { NO_PLUGIN_METRICS, type PluginMetrics } from "../observability/metrics/plugin-metrics.js";
+import { apiKeyPlugin } from "./api-key/index.js";
+import { basicAuthPlugin } from "./basic-auth/index.js";
+import { forwardAuthPlugin } from "./forward-auth/index.js";
 import { headersPlugin } from "./headers/index.js";
+import { jwtPlugin } from "./jwt/index.js";
 import type { Middleware, Plugin, PluginContext } from "./plugin.js";
 import { rateLimitPlugin } from "./rate-limit/index.js";
 import { redirectPlugin } from "./redirect/index.js";
@@ -15,6 +19,10 @@ const BUILTINS: Record<string, { create(options: never, context: PluginContext):
   "rewrite-path": rewritePathPlugin,
   redirect: redirectPlugin,
   "rate-limit": rateLimitPlugin,
+  "basic-auth": basicAuthPlugin,
+  "api-key": apiKeyPlugin,
+  jwt: jwtPlugin,
+  "forward-auth": forwardAuthPlugin,
 };
 
 /** Instantiate one configured middleware; `plugins` are the user's, by name. */

@@ -24,6 +24,23 @@ describe("redactSecrets", () => {
     });
   });
 
+  test("redacts the secrets of the authentication middlewares: password hashes, keys, key digests, symmetric JWKs", () => {
+    const out = redactSecrets({
+      middlewares: {
+        staff: { type: "basic-auth", realm: "staff", users: { alice: "$2b$04$abcdefghijklmnopqrstuv" } },
+        partners: { type: "api-key", keys: [{ name: "acme", key: "acme-0123456789abcdef" }, { name: "globex", sha256: "ab".repeat(32) }] },
+        internal: { type: "jwt", keys: [{ kty: "oct", k: "c2VjcmV0", alg: "HS256" }, { kty: "RSA", n: "AQAB", e: "AQAB", kid: "k1" }] },
+      },
+    });
+    assert.deepEqual(out, {
+      middlewares: {
+        staff: { type: "basic-auth", realm: "staff", users: { alice: REDACTED } },
+        partners: { type: "api-key", keys: [{ name: "acme", key: REDACTED }, { name: "globex", sha256: REDACTED }] },
+        internal: { type: "jwt", keys: [{ kty: "oct", k: REDACTED, alg: "HS256" }, { kty: "RSA", n: "AQAB", e: "AQAB", kid: "k1" }] },
+      },
+    });
+  });
+
   test("redacts every tracing header value whatever the header's name", () => {
     const out = redactSecrets({ tracing: { endpoint: "http://collector:4318/v1/traces", headers: { "x-honeycomb-team": "hc-key-1", dataset: "prod" } } });
     assert.deepEqual(out, { tracing: { endpoint: "http://collector:4318/v1/traces", headers: { "x-honeycomb-team": REDACTED, dataset: REDACTED } } });
