@@ -3,7 +3,7 @@
  * header-name type of their schemas, the decision counter every one of them
  * reports to, and the constant-time comparison of secrets.
  */
-import { createHash, timingSafeEqual } from "node:crypto";
+import { createRequire } from "node:module";
 import { z } from "zod";
 import type { MetricCell, PluginMetrics } from "../observability/metrics/plugin-metrics.js";
 
@@ -28,14 +28,25 @@ export function authDecisions(metrics: PluginMetrics): AuthDecisions {
   return { allowed: family.labels("allowed"), missing: family.labels("missing"), invalid: family.labels("invalid"), error: family.labels("error") };
 }
 
+// node:crypto is loaded by the first middleware that needs it, not at start: a gateway
+// without authentication never loads it (start-up time and RSS are bench targets).
+const requireHere = createRequire(import.meta.url);
+let crypto: typeof import("node:crypto") | undefined;
+
+/** node:crypto, loaded on first use. */
+export function nodeCrypto(): typeof import("node:crypto") {
+  crypto ??= requireHere("node:crypto") as typeof import("node:crypto");
+  return crypto;
+}
+
 /** SHA-256 of a string, as a Buffer. */
 export function sha256(text: string | Buffer): Buffer {
-  return createHash("sha256").update(text).digest();
+  return nodeCrypto().createHash("sha256").update(text).digest();
 }
 
 /** Compare two secrets in time independent of where they differ (both hashed to equal length first). */
 export function secretsEqual(a: Buffer, b: Buffer): boolean {
-  return timingSafeEqual(sha256(a), sha256(b));
+  return nodeCrypto().timingSafeEqual(sha256(a), sha256(b));
 }
 
 /** A realm, written inside a quoted-string of a WWW-Authenticate challenge. */

@@ -1,8 +1,6 @@
-import { scrypt as scryptCallback } from "node:crypto";
-import bcrypt from "bcryptjs";
 import type { z } from "zod";
 import type { builtinMiddlewareSchemas } from "../../config/schema.js";
-import { authDecisions, secretsEqual, sha256 } from "../auth-shared.js";
+import { authDecisions, nodeCrypto, secretsEqual, sha256 } from "../auth-shared.js";
 import { type DirectResponse, definePlugin, type Exchange } from "../plugin.js";
 import { SCRYPT_HASH } from "./schema.js";
 
@@ -13,13 +11,14 @@ type Verifier = (password: string) => Promise<boolean>;
 
 function scrypt(password: string, salt: Buffer, keylen: number, N: number, r: number, p: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    scryptCallback(password, salt, keylen, { N, r, p, maxmem: 256 * N * r + 1024 * 1024 }, (err, key) => (err === null ? resolve(key) : reject(err)));
+    nodeCrypto().scrypt(password, salt, keylen, { N, r, p, maxmem: 256 * N * r + 1024 * 1024 }, (err, key) => (err === null ? resolve(key) : reject(err)));
   });
 }
 
 function compileHash(hash: string): Verifier {
   const s = SCRYPT_HASH.exec(hash);
-  if (s === null) return (password) => bcrypt.compare(password, hash);
+  // bcryptjs is loaded by the first check, not at start.
+  if (s === null) return async (password) => (await import("bcryptjs")).default.compare(password, hash);
   const N = Number(s[1]);
   const r = Number(s[2]);
   const p = Number(s[3]);

@@ -1,4 +1,5 @@
-import { createLocalJWKSet, createRemoteJWKSet, type JSONWebKeySet, type JWTVerifyGetKey, type JWTVerifyOptions, jwtVerify } from "jose";
+import type * as Jose from "jose";
+import type { JSONWebKeySet, JWTVerifyGetKey, JWTVerifyOptions } from "jose";
 import type { z } from "zod";
 import type { builtinMiddlewareSchemas } from "../../config/schema.js";
 import { findCookie } from "../../exchange/forwarding.js";
@@ -77,11 +78,16 @@ export const jwtPlugin = definePlugin<Options>({
 
     let keys: JWTVerifyGetKey | null = null;
     let discovering: Promise<JWTVerifyGetKey> | null = null;
-    if (options.keys !== undefined) keys = createLocalJWKSet({ keys: options.keys } as unknown as JSONWebKeySet);
-    else if (options.jwksUri !== undefined) keys = createRemoteJWKSet(new URL(options.jwksUri), remote);
+    // jose is loaded when a jwt middleware is configured, not by every gateway at start.
+    let jose: typeof Jose | null = null;
+    const loading = import("jose").then((m) => {
+      jose = m;
+      if (options.keys !== undefined) keys = m.createLocalJWKSet({ keys: options.keys } as unknown as JSONWebKeySet);
+      else if (options.jwksUri !== undefined) keys = m.createRemoteJWKSet(new URL(options.jwksUri), remote);
+    });
     const discover = (): Promise<JWTVerifyGetKey> => {
       discovering ??= discoverJwksUri(options.issuer!, options.jwks.timeout).then(
-        (uri) => (keys = createRemoteJWKSet(uri, remote)),
+        (uri) => (keys = jose!.createRemoteJWKSet(uri, remote)),
         (err: unknown) => {
           discovering = null; // the next request tries again
           throw err;
@@ -99,8 +105,9 @@ export const jwtPlugin = definePlugin<Options>({
     async function verify(ex: Exchange, token: string): Promise<DirectResponse | undefined> {
       let payload: Record<string, unknown>;
       try {
+        if (jose === null) await loading;
         const getKey = keys ?? (await discover());
-        payload = (await jwtVerify(token, getKey, verifyOptions)).payload;
+        payload = (await jose!.jwtVerify(token, getKey, verifyOptions)).payload;
       } catch (err) {
         const code = (err as { code?: unknown }).code;
         if (typeof code === "string" && INVALID_TOKEN_CODES.has(code)) {
