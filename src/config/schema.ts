@@ -8,6 +8,7 @@
  */
 import { z } from "zod";
 import { address, duration, nonNegativeInt, positiveInt, size } from "./schema-scalars.js";
+import { ipFilterSchema } from "../middleware/ip-filter/schema.js";
 import { adminSchema, loggingSchema, metricsSchema, tracingSchema } from "./schema-observability.js";
 
 export { address, duration, size } from "./schema-scalars.js";
@@ -311,6 +312,7 @@ export const builtinMiddlewareSchemas = {
     })
     .refine((r) => (r.regex === undefined) === (r.replacement === undefined), { message: "regex and replacement go together" })
     .meta({ description: "Answer with a redirect instead of proxying." }),
+  "ip-filter": ipFilterSchema,
 } as const;
 
 export const pluginMiddlewareSchema = z
@@ -326,6 +328,7 @@ export const middlewareSchema = z.discriminatedUnion("type", [
   builtinMiddlewareSchemas["strip-prefix"],
   builtinMiddlewareSchemas["rewrite-path"],
   builtinMiddlewareSchemas.redirect,
+  builtinMiddlewareSchemas["ip-filter"],
   pluginMiddlewareSchema,
 ]);
 
