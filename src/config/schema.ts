@@ -9,6 +9,7 @@
 import { z } from "zod";
 import { address, duration, nonNegativeInt, positiveInt, size } from "./schema-scalars.js";
 import { ipFilterSchema } from "../middleware/ip-filter/schema.js";
+import { securityHeadersSchema } from "../middleware/security-headers/schema.js";
 import { adminSchema, loggingSchema, metricsSchema, tracingSchema } from "./schema-observability.js";
 
 export { address, duration, size } from "./schema-scalars.js";
@@ -313,6 +314,7 @@ export const builtinMiddlewareSchemas = {
     .refine((r) => (r.regex === undefined) === (r.replacement === undefined), { message: "regex and replacement go together" })
     .meta({ description: "Answer with a redirect instead of proxying." }),
   "ip-filter": ipFilterSchema,
+  "security-headers": securityHeadersSchema,
 } as const;
 
 export const pluginMiddlewareSchema = z
@@ -329,6 +331,7 @@ export const middlewareSchema = z.discriminatedUnion("type", [
   builtinMiddlewareSchemas["rewrite-path"],
   builtinMiddlewareSchemas.redirect,
   builtinMiddlewareSchemas["ip-filter"],
+  builtinMiddlewareSchemas["security-headers"],
   pluginMiddlewareSchema,
 ]);
 

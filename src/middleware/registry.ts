@@ -5,6 +5,7 @@ import { headersPlugin } from "./headers/index.js";
 import { ipFilterPlugin } from "./ip-filter/index.js";
 import type { Middleware, Plugin, PluginContext } from "./plugin.js";
 import { redirectPlugin } from "./redirect/index.js";
+import { securityHeadersPlugin } from "./security-headers/index.js";
 import { rewritePathPlugin } from "./rewrite-path/index.js";
 import { stripPrefixPlugin } from "./strip-prefix/index.js";
 
@@ -15,6 +16,7 @@ const BUILTINS: Record<string, { create(options: never, context: PluginContext):
   "rewrite-path": rewritePathPlugin,
   redirect: redirectPlugin,
   "ip-filter": ipFilterPlugin,
+  "security-headers": securityHeadersPlugin,
 };
 
 /** Instantiate one configured middleware; `plugins` are the user's, by name. */
