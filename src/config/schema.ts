@@ -10,6 +10,7 @@ import { z } from "zod";
 import { address, duration, nonNegativeInt, positiveInt, size } from "./schema-scalars.js";
 import { ipFilterSchema } from "../middleware/ip-filter/schema.js";
 import { securityHeadersSchema } from "../middleware/security-headers/schema.js";
+import { corsSchema } from "../middleware/cors/schema.js";
 import { adminSchema, loggingSchema, metricsSchema, tracingSchema } from "./schema-observability.js";
 
 export { address, duration, size } from "./schema-scalars.js";
@@ -315,6 +316,7 @@ export const builtinMiddlewareSchemas = {
     .meta({ description: "Answer with a redirect instead of proxying." }),
   "ip-filter": ipFilterSchema,
   "security-headers": securityHeadersSchema,
+  cors: corsSchema,
 } as const;
 
 export const pluginMiddlewareSchema = z
@@ -332,6 +334,7 @@ export const middlewareSchema = z.discriminatedUnion("type", [
   builtinMiddlewareSchemas.redirect,
   builtinMiddlewareSchemas["ip-filter"],
   builtinMiddlewareSchemas["security-headers"],
+  builtinMiddlewareSchemas.cors,
   pluginMiddlewareSchema,
 ]);
 

@@ -1,6 +1,7 @@
 import type { MiddlewareConfig } from "../config/schema.js";
 import { ConfigError } from "../errors.js";
 import { NO_PLUGIN_METRICS, type PluginMetrics } from "../observability/metrics/plugin-metrics.js";
+import { corsPlugin } from "./cors/index.js";
 import { headersPlugin } from "./headers/index.js";
 import { ipFilterPlugin } from "./ip-filter/index.js";
 import type { Middleware, Plugin, PluginContext } from "./plugin.js";
@@ -17,6 +18,7 @@ const BUILTINS: Record<string, { create(options: never, context: PluginContext):
   redirect: redirectPlugin,
   "ip-filter": ipFilterPlugin,
   "security-headers": securityHeadersPlugin,
+  cors: corsPlugin,
 };
 
 /** Instantiate one configured middleware; `plugins` are the user's, by name. */
