@@ -13,6 +13,9 @@ import { basicAuthSchema } from "../middleware/basic-auth/schema.js";
 import { forwardAuthSchema } from "../middleware/forward-auth/schema.js";
 import { jwtSchema } from "../middleware/jwt/schema.js";
 import { address, duration, nonNegativeInt, positiveInt, size } from "./schema-scalars.js";
+import { ipFilterSchema } from "../middleware/ip-filter/schema.js";
+import { securityHeadersSchema } from "../middleware/security-headers/schema.js";
+import { corsSchema } from "../middleware/cors/schema.js";
 import { adminSchema, loggingSchema, metricsSchema, tracingSchema } from "./schema-observability.js";
 
 export { address, duration, size } from "./schema-scalars.js";
@@ -321,6 +324,9 @@ export const builtinMiddlewareSchemas = {
   "api-key": apiKeySchema,
   jwt: jwtSchema,
   "forward-auth": forwardAuthSchema,
+  "ip-filter": ipFilterSchema,
+  "security-headers": securityHeadersSchema,
+  cors: corsSchema,
 } as const;
 
 export const pluginMiddlewareSchema = z
@@ -341,6 +347,9 @@ export const middlewareSchema = z.discriminatedUnion("type", [
   builtinMiddlewareSchemas["api-key"],
   builtinMiddlewareSchemas.jwt,
   builtinMiddlewareSchemas["forward-auth"],
+  builtinMiddlewareSchemas["ip-filter"],
+  builtinMiddlewareSchemas["security-headers"],
+  builtinMiddlewareSchemas.cors,
   pluginMiddlewareSchema,
 ]);
 

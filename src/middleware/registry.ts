@@ -6,9 +6,12 @@ import { basicAuthPlugin } from "./basic-auth/index.js";
 import { forwardAuthPlugin } from "./forward-auth/index.js";
 import { headersPlugin } from "./headers/index.js";
 import { jwtPlugin } from "./jwt/index.js";
+import { corsPlugin } from "./cors/index.js";
+import { ipFilterPlugin } from "./ip-filter/index.js";
 import type { Middleware, Plugin, PluginContext } from "./plugin.js";
 import { rateLimitPlugin } from "./rate-limit/index.js";
 import { redirectPlugin } from "./redirect/index.js";
+import { securityHeadersPlugin } from "./security-headers/index.js";
 import { rewritePathPlugin } from "./rewrite-path/index.js";
 import { stripPrefixPlugin } from "./strip-prefix/index.js";
 
@@ -23,6 +26,9 @@ const BUILTINS: Record<string, { create(options: never, context: PluginContext):
   "api-key": apiKeyPlugin,
   jwt: jwtPlugin,
   "forward-auth": forwardAuthPlugin,
+  "ip-filter": ipFilterPlugin,
+  "security-headers": securityHeadersPlugin,
+  cors: corsPlugin,
 };
 
 /** Instantiate one configured middleware; `plugins` are the user's, by name. */
