@@ -7,6 +7,7 @@
  * Every object is strict: an unknown key is an error, never silently ignored.
  */
 import { z } from "zod";
+import { faultMiddlewareSchema } from "../middleware/fault/schema.js";
 import { address, duration, nonNegativeInt, positiveInt, size } from "./schema-scalars.js";
 import { adminSchema, loggingSchema, metricsSchema, tracingSchema } from "./schema-observability.js";
 
@@ -311,6 +312,7 @@ export const builtinMiddlewareSchemas = {
     })
     .refine((r) => (r.regex === undefined) === (r.replacement === undefined), { message: "regex and replacement go together" })
     .meta({ description: "Answer with a redirect instead of proxying." }),
+  fault: faultMiddlewareSchema,
 } as const;
 
 export const pluginMiddlewareSchema = z
@@ -326,6 +328,7 @@ export const middlewareSchema = z.discriminatedUnion("type", [
   builtinMiddlewareSchemas["strip-prefix"],
   builtinMiddlewareSchemas["rewrite-path"],
   builtinMiddlewareSchemas.redirect,
+  builtinMiddlewareSchemas.fault,
   pluginMiddlewareSchema,
 ]);
 

@@ -1,6 +1,7 @@
 import type { MiddlewareConfig } from "../config/schema.js";
 import { ConfigError } from "../errors.js";
 import { NO_PLUGIN_METRICS, type PluginMetrics } from "../observability/metrics/plugin-metrics.js";
+import { faultPlugin } from "./fault/index.js";
 import { headersPlugin } from "./headers/index.js";
 import type { Middleware, Plugin, PluginContext } from "./plugin.js";
 import { redirectPlugin } from "./redirect/index.js";
@@ -13,6 +14,7 @@ const BUILTINS: Record<string, { create(options: never, context: PluginContext):
   "strip-prefix": stripPrefixPlugin,
   "rewrite-path": rewritePathPlugin,
   redirect: redirectPlugin,
+  fault: faultPlugin,
 };
 
 /** Instantiate one configured middleware; `plugins` are the user's, by name. */
