@@ -218,7 +218,8 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
       this.sendDirect(errorResponse(404, "no router matches this host and path"));
       return;
     }
-    const target = match.route.target;
+    let target = match.route.target;
+    if (target.split !== null) target = target.split.choose(this);
     this.target = target;
     this.router = target.router;
     this.tenant = target.tenant;
