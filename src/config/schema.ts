@@ -267,15 +267,16 @@ export const splitSchema = z
       )
       .optional()
       .meta({ description: "A/B rules, tried in order before weights and stickiness: the first whose header or cookie matches picks the service." }),
-    sticky: z
-      .strictObject({
+    sticky: stickySchema
+      .extend({
         cookie: z
           .string()
           .regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, { message: "cookie names are token characters" })
+          .default("divisor_split")
           .meta({ description: "Cookie that remembers the chosen service: set on the first proxied response, honoured while that service keeps a weight above 0." }),
       })
       .optional()
-      .meta({ description: "Keep each user on the service first chosen for them." }),
+      .meta({ description: "Keep each user on the service first chosen for them (the cookie's attributes as for a service's sticky sessions)." }),
   })
   .meta({ description: "Send the router's requests to one of several services (canary, A/B, blue/green) instead of one service." });
 

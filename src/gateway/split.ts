@@ -5,6 +5,7 @@ import type { Middleware } from "../middleware/plugin.js";
 import type { GatewayMetrics } from "../observability/metrics/gateway-metrics.js";
 import { type SplitArm, type SplitRule, TrafficSplit } from "../router/split.js";
 import type { ServiceRuntime } from "../service/service.js";
+import { cookieAttributes } from "../service/sticky.js";
 
 type Split = NonNullable<RouterConfig["split"]>;
 
@@ -25,6 +26,7 @@ export function compileSplit(
   // A service only a match rule names is an arm with weight 0.
   for (const rule of split.match ?? []) if (!weights.has(rule.service)) weights.set(rule.service, 0);
   const cookie = split.sticky?.cookie ?? null;
+  const attributes = split.sticky === undefined ? "" : cookieAttributes(split.sticky);
   const arms: SplitArm<RouteTarget>[] = [];
   for (const [name, weight] of weights) {
     const service = services.get(name);
@@ -32,7 +34,7 @@ export function compileSplit(
       throw new ConfigError([{ file: "<config>", line: 0, column: 0, path: `routers.${where}.split`, message: `unknown service "${name}"` }]);
     }
     const target: RouteTarget = { ...base, service, split: null, stats: metrics?.router(base.tenant, base.router, name, true) ?? null };
-    const assign = cookie === null ? target : { ...target, onResponse: [...target.onResponse, stickyCookie(`${cookie}=${name}; Path=/; HttpOnly; SameSite=Lax`)] };
+    const assign = cookie === null ? target : { ...target, onResponse: [...target.onResponse, stickyCookie(`${cookie}=${name}${attributes}`)] };
     arms.push({ service: name, weight, target, assign });
   }
   const index = new Map(arms.map((a, i) => [a.service, i]));

@@ -74,12 +74,12 @@ describe("traffic split between services", () => {
   });
 
   test("a sticky cookie keeps each user on the service first chosen for them", async () => {
-    await withSplit({ services: [{ service: "blue", weight: 1 }, { service: "green", weight: 1 }], sticky: { cookie: "side" } }, async (gw) => {
+    await withSplit({ services: [{ service: "blue", weight: 1 }, { service: "green", weight: 1 }], sticky: { cookie: "side", maxAge: "1h" } }, async (gw) => {
       const first = await get(`${gw.url}/`);
       const second = await get(`${gw.url}/`);
       assert.notEqual(first.body, second.body, "without a cookie, the weights alternate");
-      assert.deepEqual(first.headers["set-cookie"], [`side=${first.body}; Path=/; HttpOnly; SameSite=Lax`]);
-      assert.deepEqual(second.headers["set-cookie"], [`side=${second.body}; Path=/; HttpOnly; SameSite=Lax`]);
+      assert.deepEqual(first.headers["set-cookie"], [`side=${first.body}; Path=/; Max-Age=3600; HttpOnly; SameSite=Lax`]);
+      assert.deepEqual(second.headers["set-cookie"], [`side=${second.body}; Path=/; Max-Age=3600; HttpOnly; SameSite=Lax`]);
       for (const user of [first, second]) {
         const again = await Promise.all(Array.from({ length: 6 }, () => get(`${gw.url}/`, { headers: { cookie: `side=${user.body}` } })));
         assert.deepEqual(
