@@ -8,7 +8,8 @@ import { configPath, fail, loadOrExit } from "./common.js";
 export function describeTarget(target: unknown): string {
   const t = target as RouteTarget;
   const mws = t.middlewareNames.length > 0 ? ` via ${t.middlewareNames.join(" > ")}` : "";
-  return `${t.service?.name ?? "(no service)"}${mws}`;
+  const to = t.split !== null ? `split ${t.split.arms.map((a) => `${a.service}:${a.weight}`).join(" ")}` : (t.service?.name ?? "(no service)");
+  return `${to}${mws}`;
 }
 
 export function registerRoutes(program: Command): void {

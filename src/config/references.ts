@@ -94,6 +94,7 @@ function checkRouters(
     if (typeof service === "string" && !Object.hasOwn(services, service)) {
       out.push({ path: [...path, "service"], target: "value", message: unknownName("service", service, services) });
     }
+    checkSplit(router.split, [...path, "split"], services, out);
     const used = Array.isArray(router.middlewares) ? router.middlewares : [];
     // A redirect, or a user plugin (which may answer every request itself), can stand in for a service.
     let answers = false;
@@ -106,13 +107,27 @@ function checkRouters(
       const spec = middlewares[middleware];
       if (isRecord(spec) && (spec.type === "redirect" || spec.type === "plugin")) answers = true;
     });
-    if (service === undefined && !answers) {
+    if (service === undefined && router.split === undefined && !answers) {
       out.push({
         path: [...path, "service"],
         target: "parent",
-        message: 'missing key "service": a router needs a service unless one of its middlewares is a redirect or a plugin',
+        message: 'missing key "service": a router needs a service (or a split) unless one of its middlewares is a redirect or a plugin',
       });
     }
+  }
+}
+
+/** The services a router's split names (by weight and in match rules) exist. */
+function checkSplit(split: unknown, path: PathSegment[], services: Record<string, unknown>, out: PathIssue[]): void {
+  if (!isRecord(split)) return;
+  for (const key of ["services", "match"] as const) {
+    const list = split[key];
+    if (!Array.isArray(list)) continue;
+    list.forEach((entry, i) => {
+      if (isRecord(entry) && typeof entry.service === "string" && !Object.hasOwn(services, entry.service)) {
+        out.push({ path: [...path, key, i, "service"], target: "value", message: unknownName("service", entry.service, services) });
+      }
+    });
   }
 }
 

@@ -12,6 +12,7 @@ import { apiKeySchema } from "../middleware/api-key/schema.js";
 import { basicAuthSchema } from "../middleware/basic-auth/schema.js";
 import { forwardAuthSchema } from "../middleware/forward-auth/schema.js";
 import { jwtSchema } from "../middleware/jwt/schema.js";
+import { faultMiddlewareSchema } from "../middleware/fault/schema.js";
 import { address, duration, nonNegativeInt, positiveInt, size } from "./schema-scalars.js";
 import { ipFilterSchema } from "../middleware/ip-filter/schema.js";
 import { securityHeadersSchema } from "../middleware/security-headers/schema.js";
@@ -247,6 +248,46 @@ export const hostPattern = z
   .transform((h) => h.toLowerCase())
   .refine((h) => HOST_PATTERN_RE.test(h), { message: 'expected a host name, a wildcard like "*.example.com", or "*" for any host' });
 
+const splitMatchCondition = {
+  value: z.string().optional().meta({ description: "Exact value required; omitted = the header or cookie is present with any value." }),
+  service: z.string().min(1).meta({ description: "Service that requests meeting this condition go to." }),
+};
+
+export const splitSchema = z
+  .strictObject({
+    services: z
+      .array(
+        z.strictObject({
+          service: z.string().min(1).meta({ description: "Name of a service." }),
+          weight: z.number().int().min(0).meta({ description: "Its share of the requests, relative to the others' weights (0 = none by weight: only through match or a sticky cookie)." }),
+        }),
+      )
+      .min(1)
+      .refine((list) => list.some((s) => s.weight > 0), { message: "at least one service needs a weight above 0" })
+      .refine((list) => new Set(list.map((s) => s.service)).size === list.length, { message: "each service appears once" })
+      .meta({ description: "Services and their weights (canary: 95/5; blue/green: 100/0, flipped by a reload). Requests are spread by smooth weighted round-robin: exact shares, evenly interleaved." }),
+    match: z
+      .array(
+        z.union([
+          z.strictObject({ header: headerName.meta({ description: "Header name (case-insensitive)." }), ...splitMatchCondition }),
+          z.strictObject({ cookie: z.string().min(1).meta({ description: "Cookie name." }), ...splitMatchCondition }),
+        ]),
+      )
+      .optional()
+      .meta({ description: "A/B rules, tried in order before weights and stickiness: the first whose header or cookie matches picks the service." }),
+    sticky: stickySchema
+      .extend({
+        cookie: z
+          .string()
+          .regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, { message: "cookie names are token characters" })
+          .default("divisor_split")
+          .meta({ description: "Cookie that remembers the chosen service: set on the first proxied response, honoured while that service keeps a weight above 0." }),
+      })
+      .optional()
+      .meta({ description: "Keep each user on the service first chosen for them (the cookie's attributes as for a service's sticky sessions)." }),
+  })
+  .meta({ description: "Send the router's requests to one of several services (canary, A/B, blue/green) instead of one service." });
+
 export const routerSchema = z
   .strictObject({
     match: z
@@ -262,6 +303,7 @@ export const routerSchema = z
       .prefault({})
       .meta({ description: "What a request must look like; omitted conditions match anything." }),
     service: z.string().min(1).optional().meta({ description: "Service to proxy to. Required unless a middleware answers every request (e.g. redirect)." }),
+    split: splitSchema.optional(),
     middlewares: z.array(z.string().min(1)).default([]).meta({ description: "Names of middlewares to run, in order." }),
     priority: z.number().int().optional().meta({ description: "Higher wins over the computed specificity; ties fall back to specificity." }),
     maxBodySize: size.optional().meta({ description: "Largest request body accepted on this router; larger ones get 413 (at once when Content-Length says so, else when the limit is crossed)." }),
@@ -274,6 +316,7 @@ export const routerSchema = z
       .meta({ description: "Hedged requests (opt-in; idempotent requests without a body only): the first answer wins, the other try is cancelled. Hedges count against the service's retry budget." }),
     retryNonIdempotent: z.boolean().optional().meta({ description: "Let the service's retries also cover POST, PATCH and other non-idempotent methods on this router (default false)." }),
   })
+  .refine((r) => r.service === undefined || r.split === undefined, { message: "give either service or split, not both" })
   .meta({ description: "A match rule that sends requests to a service through middlewares." });
 
 // ---------------------------------------------------------------- middlewares
@@ -327,6 +370,7 @@ export const builtinMiddlewareSchemas = {
   "ip-filter": ipFilterSchema,
   "security-headers": securityHeadersSchema,
   cors: corsSchema,
+  fault: faultMiddlewareSchema,
 } as const;
 
 export const pluginMiddlewareSchema = z
@@ -350,6 +394,7 @@ export const middlewareSchema = z.discriminatedUnion("type", [
   builtinMiddlewareSchemas["ip-filter"],
   builtinMiddlewareSchemas["security-headers"],
   builtinMiddlewareSchemas.cors,
+  builtinMiddlewareSchemas.fault,
   pluginMiddlewareSchema,
 ]);
 

@@ -43,6 +43,8 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
 
 /** A discarding sink for the chunked decoder when bytes are forwarded raw. */
 const NO_SINK = undefined;
+/** What Exchange.resetConnection returns; sendDirect knows it by identity. */
+const RESET_CONNECTION: DirectResponse = Object.freeze({ status: 0, headers: Object.freeze({}), body: "" });
 
 export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, SelectContext, Admittee, HedgeOwner {
   readonly id: number;
@@ -114,6 +116,8 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
   /** The CLIENT span of the current try, and of the hedge while one runs. */
   private tryTrace: TryTrace | null = null;
   private hedgeTrace: TryTrace | null = null;
+  /** Behind `signal`, created only when a middleware asks for it. */
+  private ended: AbortController | null = null;
 
   constructor(client: ClientSide, head: RequestHead, host: string) {
     this.client = client;
@@ -149,6 +153,15 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
 
   respond(status: number, body: string | Buffer = "", headers: Record<string, string> = {}): DirectResponse {
     return { status, body, headers };
+  }
+
+  resetConnection(): DirectResponse {
+    return RESET_CONNECTION;
+  }
+
+  get signal(): AbortSignal {
+    if (this.ended === null) this.ended = new AbortController();
+    return this.ended.signal;
   }
 
   // ---------------------------------------------------------------- MatchRequest + SelectContext
@@ -205,7 +218,8 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
       this.sendDirect(errorResponse(404, "no router matches this host and path"));
       return;
     }
-    const target = match.route.target;
+    let target = match.route.target;
+    if (target.split !== null) target = target.split.choose(this);
     this.target = target;
     this.router = target.router;
     this.tenant = target.tenant;
@@ -1019,6 +1033,13 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
   /** Answer the client without (further) proxying. */
   private sendDirect(res: DirectResponse): void {
     if (this.phase === Phase.Done) return;
+    if (res === RESET_CONNECTION) {
+      this.errorCode = "ERR_MIDDLEWARE_RESET";
+      this.dropUpstream();
+      this.client.socket.resetAndDestroy();
+      this.finish(false);
+      return;
+    }
     if (!this.reqDone || this.client.draining) this.closeAfter = true;
     const body = typeof res.body === "string" ? Buffer.from(res.body) : res.body;
     this.status = res.status;
@@ -1066,6 +1087,15 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     this.dropUpstream();
     this.client.socket.destroy();
     this.finish(false);
+  }
+
+  /**
+   * The client closed its side with the request complete. A half-closed client is
+   * served, except while a request phase waits on `signal`: a client that gives up
+   * during a middleware's wait (a fault delay, a lookup) has left, as nginx sees it.
+   */
+  onClientEnded(): void {
+    if (this.ended !== null && this.phase === Phase.Request) this.abort();
   }
 
   /** The client went away. */
@@ -1117,6 +1147,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
       this.backend!.active--;
     }
     this.phase = Phase.Done;
+    if (this.ended !== null) this.ended.abort();
     this.durationMs = performance.now() - this.startTime;
     this.client.stats.inFlight--;
     if (this.trace !== null) {

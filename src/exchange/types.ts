@@ -5,6 +5,7 @@ import type { AccessLog } from "../observability/access-log.js";
 import type { Logger } from "../observability/logger.js";
 import type { ListenerStats, RouterStats } from "../observability/metrics/http-stats.js";
 import type { ExchangeTracer } from "../observability/tracing/types.js";
+import type { TrafficSplit } from "../router/split.js";
 import type { RouterTable } from "../router/table.js";
 import type { ServiceRuntime } from "../service/service.js";
 import type { ForwardingPolicy } from "./forwarding.js";
@@ -14,6 +15,8 @@ export interface RouteTarget {
   readonly router: string;
   readonly tenant: string | undefined;
   readonly service: ServiceRuntime | undefined;
+  /** The router's traffic split (routers.<r>.split): the exchange uses the target it chooses; null = no split. */
+  readonly split: TrafficSplit<RouteTarget> | null;
   /** The path template of the router's match (http.route of its spans), or null (regex or no path). */
   readonly route: string | null;
   readonly middlewareNames: readonly string[];

@@ -6,6 +6,7 @@ import type { Middleware, Plugin } from "../middleware/plugin.js";
 import { createMiddleware } from "../middleware/registry.js";
 import type { MiddlewareStates } from "../middleware/state.js";
 import { compileRouterTable, routeDefinitions } from "../router/compile.js";
+import { compileSplit } from "./split.js";
 import { AccessLog, type AccessLogSinks } from "../observability/access-log.js";
 import type { Logger } from "../observability/logger.js";
 import type { GatewayMetrics } from "../observability/metrics/gateway-metrics.js";
@@ -49,10 +50,11 @@ export function compileRuntime(
       service = services.get(router.service);
       if (service === undefined) throw unknownReference(`${name}.service`, `unknown service "${router.service}"`);
     }
-    return {
+    const target: RouteTarget = {
       router: name,
       tenant,
       service,
+      split: null,
       route: routeTemplate(router.match?.path),
       middlewareNames: router.middlewares,
       retryNonIdempotent: router.retryNonIdempotent ?? false,
@@ -64,8 +66,11 @@ export function compileRuntime(
       // Response phases run in reverse order, like unwinding a stack.
       onResponse: chain.filter((m) => m.onResponse !== undefined).reverse(),
       onLog: chain.filter((m) => m.onLog !== undefined),
-      stats: metrics?.router(tenant, name, router.service) ?? null,
+      // A split router counts under its services' names (its arms' stats), never under none.
+      stats: router.split === undefined ? (metrics?.router(tenant, name, router.service) ?? null) : null,
     };
+    if (router.split === undefined) return target;
+    return { ...target, split: compileSplit(router.split, target, name, services, metrics) };
   });
   const routers = compileRouterTable(definitions, config.tenants);
   // Last: opening the access log's destination is the one step with an effect outside the table.

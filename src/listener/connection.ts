@@ -255,6 +255,7 @@ export class ClientConnection implements ClientSide, Timed {
     this.clientEnded = true;
     if (this.current === null) this.close();
     else if (!this.current.reqDone) this.current.abort();
+    else this.current.onClientEnded();
   }
 
   private onClose(): void {

@@ -88,6 +88,20 @@ export interface Exchange {
   readonly locals: Map<string | symbol, unknown>;
   /** Build a direct response; return it from `onRequest` to answer without proxying. */
   respond(status: number, body?: string | Buffer, headers?: Record<string, string>): DirectResponse;
+  /**
+   * A direct response that sends no response at all: return it from `onRequest`
+   * to reset the client connection (TCP RST), as a crashed backend would.
+   * The exchange ends with errorCode "ERR_MIDDLEWARE_RESET".
+   */
+  resetConnection(): DirectResponse;
+  /**
+   * Aborted when the exchange ends: answered, or the client went away. Pass it
+   * to timers and I/O that an async phase waits on so they stop with the client
+   * (created on first use; an exchange that never asks pays nothing). Asking for
+   * it also means that a client closing its side of the connection while the
+   * request phases wait ends the exchange (otherwise a half-closed client is served).
+   */
+  readonly signal: AbortSignal;
 }
 
 type Awaitable<T> = T | Promise<T>;

@@ -4,6 +4,7 @@ import { NO_PLUGIN_METRICS, type PluginMetrics } from "../observability/metrics/
 import { apiKeyPlugin } from "./api-key/index.js";
 import { basicAuthPlugin } from "./basic-auth/index.js";
 import { forwardAuthPlugin } from "./forward-auth/index.js";
+import { faultPlugin } from "./fault/index.js";
 import { headersPlugin } from "./headers/index.js";
 import { jwtPlugin } from "./jwt/index.js";
 import { corsPlugin } from "./cors/index.js";
@@ -29,6 +30,7 @@ const BUILTINS: Record<string, { create(options: never, context: PluginContext):
   "ip-filter": ipFilterPlugin,
   "security-headers": securityHeadersPlugin,
   cors: corsPlugin,
+  fault: faultPlugin,
 };
 
 /** Instantiate one configured middleware; `plugins` are the user's, by name. */

@@ -72,7 +72,8 @@ function stickyValue(backend: BackendState): string {
   return bytes.toString("base64url").slice(0, 12);
 }
 
-function cookieAttributes(config: StickyConfig): string {
+/** `; Path=/; Max-Age=…; HttpOnly; Secure; SameSite=…` as configured (also used by routers' traffic splits). */
+export function cookieAttributes(config: Omit<StickyConfig, "cookie">): string {
   let s = "; Path=/";
   if (config.maxAge !== undefined) s += `; Max-Age=${Math.floor(config.maxAge / 1000)}`;
   if (config.httpOnly) s += "; HttpOnly";

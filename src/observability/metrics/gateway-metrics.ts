@@ -72,9 +72,10 @@ export class GatewayMetrics {
   }
 
   /** The counters of a router (kept across reloads), or null when metrics are off. */
-  router(tenant: string | undefined, router: string, service: string | undefined): RouterStats | null {
+  router(tenant: string | undefined, router: string, service: string | undefined, splitArm = false): RouterStats | null {
     if (!this.enabled) return null;
-    const key = `${tenant ?? ""}/${router}`;
+    // The sides of a traffic split count apart, each under its own service label.
+    const key = splitArm ? `${tenant ?? ""}/${router}\n${service}` : `${tenant ?? ""}/${router}`;
     let stats = this.routers.get(key);
     if (stats === undefined) {
       stats = new RouterStats(router, tenant ?? "", service ?? "", this.boundsMs);
