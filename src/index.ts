@@ -31,6 +31,8 @@ export type {
   UpstreamRequestHead,
   ResponseHeadView,
   DirectResponse,
+  BodyFilter,
+  BodySink,
 } from "./middleware/plugin.js";
 export type { HeaderList } from "./http1/headers.js";
 export type { PluginMetrics, MetricFamily, MetricCell } from "./observability/metrics/plugin-metrics.js";

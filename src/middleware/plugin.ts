@@ -7,7 +7,10 @@
  * 2. `selectBackend(exchange, candidates)` — may steer the service's choice.
  * 3. `onUpstreamRequest(exchange, head)` — rewrite what goes to the backend.
  * 4. `onResponse(exchange, head)` — rewrite what goes back to the client.
- * 5. `onLog(exchange)` — after the response is done (metrics, access logs).
+ * 5. body filters — `onRequestBody(exchange)` and `onResponseBody(exchange, head)`
+ *    return a BodyFilter that sees (and may rewrite) every body chunk; only exchanges
+ *    whose middlewares return one pay for it, the others stream bytes untouched.
+ * 6. `onLog(exchange)` — after the response is done (metrics, access logs).
  *
  * Phases may return a promise; a phase that returns nothing costs no await.
  */
@@ -106,6 +109,36 @@ export interface Exchange {
 
 type Awaitable<T> = T | Promise<T>;
 
+/** Where a body filter passes its output: the next filter, or the wire. */
+export interface BodySink {
+  /** Pass a chunk on (the sink may keep it: do not reuse the buffer afterwards). */
+  write(chunk: Buffer): void;
+  /** The filter's output is complete; call once, after the last write. */
+  end(): void;
+  /** The filter cannot go on (e.g. a corrupt compressed body): the exchange ends with this error. */
+  error(err: Error): void;
+}
+
+/**
+ * Sees a body chunk by chunk, decoded from its framing (chunked or Content-Length),
+ * and passes on what should be sent instead, now or later (a filter may be
+ * asynchronous, like a zlib stream; the gateway applies backpressure to the sender
+ * while the receiver is slow).
+ *
+ * A filter that changes the body's length must delete the head's Content-Length in
+ * the phase that returns it; the gateway then frames the body itself (chunked, or
+ * close-delimited for an HTTP/1.0 client). One that keeps Content-Length must pass
+ * on exactly that many bytes, or the connection is closed as broken.
+ */
+export interface BodyFilter {
+  /** One chunk of the body; pass output on with `sink.write` (or keep it for later). */
+  write(chunk: Buffer, sink: BodySink): void;
+  /** The body ended (also called, with no write before, for an empty body): flush, then `sink.end()`. */
+  end(sink: BodySink): void;
+  /** The exchange ended before the body did (client or backend gone): release resources. */
+  destroy?(): void;
+}
+
 /** What a plugin's `create` returns: the phases it takes part in. */
 export interface Middleware {
   // biome-ignore lint/suspicious/noConfusingVoidType: lets a phase written as a plain function return nothing
@@ -117,6 +150,23 @@ export interface Middleware {
   selectBackend?(exchange: Exchange, candidates: readonly BackendState[]): BackendState | undefined;
   onUpstreamRequest?(exchange: Exchange, head: UpstreamRequestHead): Awaitable<void>;
   onResponse?(exchange: Exchange, head: ResponseHeadView): Awaitable<void>;
+  /**
+   * Filter the request body on its way to the backend (decompression, a copy for a
+   * mirror). Called once per exchange after the request phases, before the first body
+   * byte is sent, only when the request has a body; return undefined to let it stream
+   * through. `head` is the head about to be sent (delete its Content-Length when the
+   * filter changes the length). Retries replay the filtered body.
+   */
+  onRequestBody?(exchange: Exchange, head: UpstreamRequestHead): BodyFilter | undefined;
+  /**
+   * Filter the response body on its way to the client (compression, caching, hashing),
+   * called after every onResponse, once the head is final, even when the response has
+   * no body (a filter may produce one, e.g. a cache answering a 304 revalidation with its
+   * stored body). Filters run in response order: the one of the middleware nearest the
+   * backend sees the backend's bytes first. Return undefined to let the body stream
+   * through untouched. Not called for HEAD requests, 1xx, or upgraded connections.
+   */
+  onResponseBody?(exchange: Exchange, head: ResponseHeadView): BodyFilter | undefined;
   onLog?(exchange: Exchange): void;
 }
 
