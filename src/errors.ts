@@ -67,6 +67,20 @@ export class HttpParseError extends DivisorError {
   }
 }
 
+/**
+ * A body filter refusing the body it was given, e.g. a compressed request body that is
+ * corrupt or inflates past its limit. Pass it to `BodySink.error`: the client gets
+ * `status` (and the connection closes) when no response has started yet, otherwise the
+ * connection is cut. `code` is the filter's own stable code ("ERR_..." by convention).
+ */
+export class BodyFilterError extends DivisorError {
+  readonly status: number;
+  constructor(code: string, message: string, status = 400) {
+    super(code, message);
+    this.status = status;
+  }
+}
+
 /** Why an exchange could not be completed upstream; mapped to 502/503/504 in one place. */
 export type UpstreamFailure =
   | "connect-refused"

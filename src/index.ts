@@ -38,4 +38,4 @@ export type { HeaderList } from "./http1/headers.js";
 export type { PluginMetrics, MetricFamily, MetricCell } from "./observability/metrics/plugin-metrics.js";
 export type { BackendState } from "./service/balancers/types.js";
 export type { AdminState, BackendSnapshot, ServiceSnapshot } from "./service/service.js";
-export { DivisorError, ConfigError, HttpParseError, UpstreamError, type ConfigIssue } from "./errors.js";
+export { DivisorError, ConfigError, HttpParseError, UpstreamError, BodyFilterError, type ConfigIssue } from "./errors.js";

@@ -1,14 +1,15 @@
 // Hot path: one request/response pair, from routed head to logged response.
-import { HttpParseError, UpstreamError, type UpstreamFailure, statusForUpstreamFailure } from "../errors.js";
-import { ChunkedDecoder } from "../http1/chunked.js";
+import { BodyFilterError, HttpParseError, UpstreamError, type UpstreamFailure, statusForUpstreamFailure } from "../errors.js";
+import { ChunkedDecoder, type ChunkSink } from "../http1/chunked.js";
 import { HeaderList } from "../http1/headers.js";
 import { parseResponseHead } from "../http1/parse-response.js";
 import { BodyKind, type RequestHead, type ResponseHead } from "../http1/types.js";
-import type { DirectResponse, Exchange, ExchangeRequest, Middleware, ResponseHeadView, UpstreamRequestHead } from "../middleware/plugin.js";
+import type { BodyFilter, DirectResponse, Exchange, ExchangeRequest, Middleware, ResponseHeadView, UpstreamRequestHead } from "../middleware/plugin.js";
 import type { BackendState, SelectContext } from "../service/balancers/types.js";
 import { Admission, type Admittee } from "../service/admission.js";
 import { type ServiceBackend, selectBackend } from "../service/service.js";
 import type { ConnectionUser, PoolClient, UpstreamConnection } from "../upstream/pool.js";
+import { FilterChain, type FilterOutput, Framing, framedChunk, LAST_CHUNK, writeChunk } from "./body-filter.js";
 import { type HedgeOwner, HedgeTry } from "./hedge.js";
 import { hasDotSegment } from "./path-safety.js";
 import { directResponseHead, errorResponse, RETRY_AFTER, STATUS_REASON } from "./responses.js";
@@ -118,6 +119,19 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
   private hedgeTrace: TryTrace | null = null;
   /** Behind `signal`, created only when a middleware asks for it. */
   private ended: AbortController | null = null;
+  /** Response body filters, when a middleware returned one (null: bytes relay untouched). */
+  private resFilters: FilterChain | null = null;
+  private resFraming = Framing.Length;
+  /** Bytes still due to the client under a kept Content-Length (Framing.Length). */
+  private resOutRemaining = 0;
+  /** Request body filters, when a middleware returned one. */
+  private reqFilters: FilterChain | null = null;
+  /** Decodes a chunked request body for its filters (the raw bytes are validated by reqDecoder). */
+  private reqFilterDecoder: ChunkedDecoder | null = null;
+  private reqFraming = Framing.Length;
+  private reqOutRemaining = 0;
+  /** The filtered request body has not ended yet. */
+  private reqFilterOpen = false;
 
   constructor(client: ClientSide, head: RequestHead, host: string) {
     this.client = client;
@@ -351,7 +365,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     this.hostOverridden = !(service.preserveHost && head.host !== "");
     this.upstreamHead = { method: head.method, target: this.request.path + this.request.query, headers: new HeaderList(headers) };
     const list = target.onUpstreamRequest;
-    if (list.length === 0) this.connect();
+    if (list.length === 0) this.upstreamPhasesDone();
     else this.runUpstreamPhases(0);
   }
 
@@ -386,7 +400,119 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
         return;
       }
     }
+    this.upstreamPhasesDone();
+  }
+
+  /** The upstream head is final: open the request body filters, if any, then connect. */
+  private upstreamPhasesDone(): void {
+    if (this.target!.onRequestBody.length > 0 && this.head.bodyKind !== BodyKind.None && !this.openRequestFilters()) return;
     this.connect();
+  }
+
+  /** Ask the middlewares for request body filters; false when one failed (the exchange is answered). */
+  private openRequestFilters(): boolean {
+    const list = this.target!.onRequestBody;
+    const head = this.upstreamHead!;
+    let filters: BodyFilter[] | null = null;
+    for (let i = 0; i < list.length; i++) {
+      let filter: BodyFilter | undefined;
+      try {
+        filter = list[i]!.onRequestBody!(this, head);
+      } catch (err) {
+        if (filters !== null) for (const f of filters) f.destroy?.();
+        this.pluginFailed(err);
+        return false;
+      }
+      if (filter !== undefined) (filters ??= []).push(filter);
+    }
+    if (filters === null) return true;
+    const headers = head.headers;
+    const declared = headers.get("content-length");
+    const length = declared === undefined ? -1 : decimalLength(declared);
+    if (length >= 0) {
+      this.reqFraming = Framing.Length;
+      this.reqOutRemaining = length;
+      headers.delete("transfer-encoding");
+    } else {
+      headers.delete("content-length");
+      this.reqFraming = Framing.Chunked;
+      headers.set("Transfer-Encoding", "chunked");
+    }
+    if (this.head.bodyKind === BodyKind.Chunked) this.reqFilterDecoder = new ChunkedDecoder();
+    // What arrived so far is raw: it goes through the filters; the replay keeps their output.
+    const raw = this.pendingBody;
+    this.pendingBody = null;
+    this.pendingBytes = 0;
+    if (this.replay !== null) {
+      this.replay = [];
+      this.replayBytes = 0;
+    }
+    this.reqFilterOpen = true;
+    const chain = new FilterChain(filters, new RequestOutput(this));
+    this.reqFilters = chain;
+    if (raw !== null) for (const chunk of raw) this.feedRequestFilters(chunk);
+    if (this.reqDone) chain.end();
+    return this.phase !== Phase.Done;
+  }
+
+  /** Raw request body bytes (framing included) into the filters. */
+  private feedRequestFilters(raw: Buffer): void {
+    const chain = this.reqFilters!;
+    const decoder = this.reqFilterDecoder;
+    if (decoder === null) {
+      chain.write(raw);
+      return;
+    }
+    try {
+      decoder.push(raw, 0, raw.length, new FilterFeed(chain));
+    } catch (err) {
+      // reqDecoder validated these bytes already; a disagreement is a bug, not the client's fault.
+      chain.fail(err);
+    }
+  }
+
+  /** RequestOutput: a chunk of the filtered request body, towards the backend. */
+  filteredRequestData(chunk: Buffer): void {
+    if (this.phase === Phase.Done || !this.reqFilterOpen) return;
+    if (this.reqFraming === Framing.Length) {
+      if (chunk.length > this.reqOutRemaining) {
+        this.filteredRequestFailed(new Error("a request body filter sent more bytes than the Content-Length it kept"));
+        return;
+      }
+      this.reqOutRemaining -= chunk.length;
+      this.sendUpstreamBody(chunk);
+    } else this.sendUpstreamBody(framedChunk(chunk));
+  }
+
+  /** RequestOutput: the filtered request body is complete. */
+  filteredRequestEnd(): void {
+    if (this.phase === Phase.Done || !this.reqFilterOpen) return;
+    if (this.reqFraming === Framing.Length && this.reqOutRemaining !== 0) {
+      this.filteredRequestFailed(new Error(`a request body filter ended ${this.reqOutRemaining} bytes short of the Content-Length it kept`));
+      return;
+    }
+    if (this.reqFraming === Framing.Chunked) this.sendUpstreamBody(LAST_CHUNK);
+    this.reqFilterOpen = false;
+    this.reqFilters = null;
+    if (this.upstream !== null) this.armResponseTimeout();
+  }
+
+  /** RequestOutput: a filter refused the body (400/413 when it says so and no response started) or broke (500). */
+  filteredRequestFailed(err: unknown): void {
+    if (this.phase === Phase.Done) return;
+    this.reqFilters?.destroy();
+    this.reqFilters = null;
+    this.reqFilterOpen = false;
+    if (err instanceof BodyFilterError) {
+      this.refuseClient(err.code, err.status, err.message);
+      return;
+    }
+    this.errorCode = "ERR_MIDDLEWARE_BODY_FILTER";
+    this.middlewareFailed(err, "a middleware's request body filter failed");
+    this.closeAfter = true;
+    this.dropUpstream();
+    if (this.headSent) this.abort();
+    else this.sendDirect(errorResponse(500, "a middleware failed while handling this request body"));
   }
 
   private connect(): void {
@@ -435,12 +561,20 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
       this.bodyTooLarge();
       return buf.length - start;
     }
-    if (used > 0) this.forwardBody(used === buf.length && start === 0 ? buf : buf.subarray(start, start + used));
-    if (this.reqDone && this.upstream !== null) this.armResponseTimeout();
+    if (used > 0) {
+      const chunk = used === buf.length && start === 0 ? buf : buf.subarray(start, start + used);
+      if (this.reqFilters === null) this.sendUpstreamBody(chunk);
+      else this.feedRequestFilters(chunk);
+    }
+    if (this.reqDone) {
+      if (this.reqFilters !== null) this.reqFilters.end();
+      else if (this.upstream !== null && !this.reqFilterOpen) this.armResponseTimeout();
+    }
     return used;
   }
 
-  private forwardBody(chunk: Buffer): void {
+  /** Request body bytes as the backend gets them: to its connection, or queued until there is one. */
+  private sendUpstreamBody(chunk: Buffer): void {
     if (this.phase === Phase.Done) return;
     const replay = this.replay;
     if (replay !== null) {
@@ -497,7 +631,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     const overall = service.retries.timeout;
     if (overall !== undefined && performance.now() - this.startTime >= overall) return undefined;
     if (!this.retryable()) return undefined;
-    if (this.bodySent && !(this.reqDone && this.replay !== null)) return undefined;
+    if (this.bodySent && !(this.reqDone && !this.reqFilterOpen && this.replay !== null)) return undefined;
     const next = this.pickBackend(this.backend);
     if (next === undefined || next === this.backend) return undefined;
     if (!service.budget.tryRetry()) return undefined;
@@ -571,7 +705,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
       this.client.socket.resume();
     }
     // While the body is still arriving, the client connection's body deadline stands.
-    if (this.reqDone) this.armResponseTimeout();
+    if (this.reqDone && !this.reqFilterOpen) this.armResponseTimeout();
   }
 
   private armResponseTimeout(): void {
@@ -683,7 +817,8 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
         this.onResponseHeadBytes(chunk);
         return;
       case Phase.RelayingBody:
-        this.relayResponseBody(chunk, 0);
+        if (this.resFilters === null) this.relayResponseBody(chunk, 0);
+        else this.relayFilteredBody(chunk, 0);
         return;
       case Phase.Tunnel:
         this.responseBytes += chunk.length;
@@ -805,6 +940,10 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
   private sendResponseHead(view: ResponseHeadView, head: ResponseHead, buf: Buffer, offset: number): void {
     const headers = view.headers;
     const upgraded = head.statusCode === 101;
+    if (this.target!.onResponseBody.length > 0 && !upgraded && this.openResponseFilters(view)) {
+      if (this.phase !== Phase.Done) this.sendFilteredHead(view, head, buf, offset);
+      return;
+    }
     const http10 = this.head.versionMinor === 0;
     switch (head.bodyKind) {
       case BodyKind.Length:
@@ -913,6 +1052,163 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     }
   }
 
+  // ---------------------------------------------------------------- response body filters
+
+  /** Ask the response's middlewares for body filters; true when one returned a filter (or one failed). */
+  private openResponseFilters(view: ResponseHeadView): boolean {
+    const status = view.status;
+    if (this.head.method === "HEAD" || status < 200 || status === 204 || status === 304) return false;
+    const list = this.target!.onResponseBody;
+    let filters: BodyFilter[] | null = null;
+    for (let i = 0; i < list.length; i++) {
+      let filter: BodyFilter | undefined;
+      try {
+        filter = list[i]!.onResponseBody!(this, view);
+      } catch (err) {
+        if (filters !== null) for (const f of filters) f.destroy?.();
+        this.pluginFailed(err);
+        return true;
+      }
+      if (filter !== undefined) (filters ??= []).push(filter);
+    }
+    if (filters === null) return false;
+    this.resFilters = new FilterChain(filters, new ResponseOutput(this));
+    return true;
+  }
+
+  /** The head of a filtered response: the gateway frames the filters' output itself. */
+  private sendFilteredHead(view: ResponseHeadView, head: ResponseHead, buf: Buffer, offset: number): void {
+    const headers = view.headers;
+    const http10 = this.head.versionMinor === 0;
+    if (head.bodyKind === BodyKind.Length) this.resRemaining = head.contentLength;
+    else if (head.bodyKind === BodyKind.Chunked) this.resDecoder = new ChunkedDecoder();
+    const declared = headers.get("content-length");
+    const length = declared === undefined ? -1 : decimalLength(declared);
+    if (length >= 0) {
+      this.resFraming = Framing.Length;
+      this.resOutRemaining = length;
+      headers.delete("transfer-encoding");
+    } else {
+      headers.delete("content-length");
+      if (http10) {
+        this.resFraming = Framing.Close;
+        this.closeAfter = true;
+        headers.delete("transfer-encoding");
+      } else {
+        this.resFraming = Framing.Chunked;
+        headers.set("Transfer-Encoding", "chunked");
+      }
+    }
+    if (head.bodyKind === BodyKind.UntilClose) this.closeAfter = true;
+    if (this.client.draining) this.closeAfter = true;
+    if (this.closeAfter) headers.set("Connection", "close");
+    else if (http10) headers.set("Connection", "keep-alive");
+    this.status = view.status;
+    this.headSent = true;
+    this.responseHeaders = headers;
+    const reason = view.status === head.statusCode && head.reason !== "" ? head.reason : reasonOf(view.status);
+    this.client.socket.write(serializeResponseHead(view.status, reason, headers.raw), "latin1");
+    this.phase = Phase.RelayingBody;
+    this.client.deadline = 0;
+    if (head.bodyKind === BodyKind.None || (head.bodyKind === BodyKind.Length && head.contentLength === 0)) {
+      this.upstreamBodyDone(head.keepAlive);
+      return;
+    }
+    if (offset < buf.length) this.relayFilteredBody(buf, offset);
+  }
+
+  /** Backend body bytes into the filters, decoded from their framing. */
+  private relayFilteredBody(buf: Buffer, start: number): void {
+    const head = this.resHead!;
+    const chain = this.resFilters!;
+    if (head.bodyKind === BodyKind.Chunked) {
+      let used: number;
+      try {
+        used = this.resDecoder!.push(buf, start, buf.length, new FilterFeed(chain));
+      } catch {
+        this.errorCode = "ERR_UPSTREAM_PROTOCOL_ERROR";
+        this.backend!.pool.stats.failures["protocol-error"]++;
+        this.dropUpstream();
+        this.abort();
+        return;
+      }
+      if (this.resDecoder!.done && this.phase !== Phase.Done) this.upstreamBodyDone(head.keepAlive && start + used === buf.length);
+      return;
+    }
+    let end = buf.length;
+    let complete = false;
+    if (head.bodyKind === BodyKind.Length) {
+      if (end - start >= this.resRemaining) {
+        end = start + this.resRemaining;
+        complete = true;
+      }
+      this.resRemaining -= end - start;
+    }
+    if (end > start) chain.write(start === 0 && end === buf.length ? buf : buf.subarray(start, end));
+    if (complete && this.phase !== Phase.Done) this.upstreamBodyDone(head.keepAlive && end === buf.length);
+  }
+
+  /** The backend's body is all read: give back its connection, then let the filters finish. */
+  private upstreamBodyDone(reusable: boolean): void {
+    const conn = this.upstream;
+    if (conn !== null) {
+      this.upstream = null;
+      if (reusable && this.reqDone && !this.reqFilterOpen && !conn.closed) conn.release();
+      else conn.destroy();
+      const backend = this.backend!;
+      backend.active--;
+      this.target!.service!.balancer.observe?.(backend, performance.now() - this.upstreamStart, true);
+    }
+    this.resFilters!.end();
+  }
+
+  /** ResponseOutput: a chunk of the filtered body, to the client. */
+  filteredResponseData(chunk: Buffer): void {
+    if (this.phase === Phase.Done) return;
+    const socket = this.client.socket;
+    let ok: boolean;
+    if (this.resFraming === Framing.Length) {
+      if (chunk.length > this.resOutRemaining) {
+        this.filteredResponseFailed(new Error(`a body filter sent more than the ${this.responseBytes + this.resOutRemaining} bytes its Content-Length declares`));
+        return;
+      }
+      this.resOutRemaining -= chunk.length;
+      ok = socket.write(chunk);
+    } else if (this.resFraming === Framing.Chunked) {
+      socket.cork();
+      ok = writeChunk(socket, chunk);
+      socket.uncork();
+    } else ok = socket.write(chunk);
+    this.responseBytes += chunk.length;
+    if (!ok) this.upstream?.socket.pause();
+  }
+
+  /** ResponseOutput: the filtered body is complete. */
+  filteredResponseEnd(): void {
+    if (this.phase === Phase.Done) return;
+    if (this.resFraming === Framing.Length && this.resOutRemaining !== 0) {
+      this.filteredResponseFailed(new Error(`a body filter ended ${this.resOutRemaining} bytes short of the Content-Length it kept`));
+      return;
+    }
+    if (this.resFraming === Framing.Chunked) this.client.socket.write(LAST_CHUNK);
+    if (this.upstream !== null) {
+      // The filters finished before the backend's body did (they answered from elsewhere).
+      this.dropUpstream();
+    }
+    this.resFilters = null;
+    this.finish(!this.closeAfter && this.reqDone);
+  }
+
+  /** ResponseOutput: a filter failed once the head was sent: only closing the connection tells the client. */
+  filteredResponseFailed(err: unknown): void {
+    if (this.phase === Phase.Done) return;
+    this.errorCode = err instanceof BodyFilterError ? err.code : "ERR_MIDDLEWARE_BODY_FILTER";
+    this.middlewareFailed(err, "a middleware's response body filter failed; closing the connection");
+    this.resFilters?.destroy();
+    this.resFilters = null;
+    this.abort();
+  }
+
   /** ChunkSink for de-chunking towards an HTTP/1.0 client. */
   onData(buf: Buffer, start: number, end: number): void {
     this.responseBytes += end - start;
@@ -921,7 +1217,8 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
 
   onUpstreamEnd(): void {
     if (this.phase === Phase.RelayingBody && this.resHead?.bodyKind === BodyKind.UntilClose) {
-      this.responseComplete(false);
+      if (this.resFilters === null) this.responseComplete(false);
+      else this.upstreamBodyDone(false);
       return;
     }
     if (this.phase === Phase.Tunnel) {
@@ -1058,7 +1355,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     const conn = this.upstream;
     if (conn !== null) {
       this.upstream = null;
-      if (upstreamReusable && this.reqDone && !conn.closed) conn.release();
+      if (upstreamReusable && this.reqDone && !this.reqFilterOpen && !conn.closed) conn.release();
       else conn.destroy();
     }
     const backend = this.backend!;
@@ -1148,6 +1445,14 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     }
     this.phase = Phase.Done;
     if (this.ended !== null) this.ended.abort();
+    if (this.resFilters !== null) {
+      this.resFilters.destroy();
+      this.resFilters = null;
+    }
+    if (this.reqFilters !== null) {
+      this.reqFilters.destroy();
+      this.reqFilters = null;
+    }
     this.durationMs = performance.now() - this.startTime;
     this.client.stats.inFlight--;
     if (this.trace !== null) {
@@ -1205,5 +1510,54 @@ function describeFailure(err: UpstreamError): string {
       return "no backend is available";
     case "pool-exhausted":
       return "every connection to the backend is busy";
+  }
+}
+
+/** A Content-Length value as a number, or -1 when it is not plain decimal digits. */
+function decimalLength(value: string): number {
+  if (value.length === 0 || value.length > 15) return -1;
+  let n = 0;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return -1;
+    n = n * 10 + c;
+  }
+  return n;
+}
+
+/** Feeds a chunked body's decoded data to a filter chain. */
+class FilterFeed implements ChunkSink {
+  constructor(private readonly chain: FilterChain) {}
+  onData(buf: Buffer, start: number, end: number): void {
+    // The range is a view of a buffer Node gave us whole (never reused), so keeping it is safe.
+    if (end > start) this.chain.write(buf.subarray(start, end));
+  }
+}
+
+/** Where the last response body filter's output goes. */
+class ResponseOutput implements FilterOutput {
+  constructor(private readonly exchange: ProxyExchange) {}
+  data(chunk: Buffer): void {
+    this.exchange.filteredResponseData(chunk);
+  }
+  end(): void {
+    this.exchange.filteredResponseEnd();
+  }
+  failed(err: unknown): void {
+    this.exchange.filteredResponseFailed(err);
+  }
+}
+
+/** Where the last request body filter's output goes. */
+class RequestOutput implements FilterOutput {
+  constructor(private readonly exchange: ProxyExchange) {}
+  data(chunk: Buffer): void {
+    this.exchange.filteredRequestData(chunk);
+  }
+  end(): void {
+    this.exchange.filteredRequestEnd();
+  }
+  failed(err: unknown): void {
+    this.exchange.filteredRequestFailed(err);
   }
 }

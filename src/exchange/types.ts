@@ -30,6 +30,10 @@ export interface RouteTarget {
   readonly selectBackend: readonly Middleware[];
   readonly onUpstreamRequest: readonly Middleware[];
   readonly onResponse: readonly Middleware[];
+  /** Middlewares with a request body filter phase, in request order. */
+  readonly onRequestBody: readonly Middleware[];
+  /** Middlewares with a response body filter phase, in response order (nearest the backend first). */
+  readonly onResponseBody: readonly Middleware[];
   readonly onLog: readonly Middleware[];
   /** The router's request counters; null when metrics are off. */
   readonly stats: RouterStats | null;

@@ -65,6 +65,8 @@ export function compileRuntime(
       onUpstreamRequest: chain.filter((m) => m.onUpstreamRequest !== undefined),
       // Response phases run in reverse order, like unwinding a stack.
       onResponse: chain.filter((m) => m.onResponse !== undefined).reverse(),
+      onRequestBody: chain.filter((m) => m.onRequestBody !== undefined),
+      onResponseBody: chain.filter((m) => m.onResponseBody !== undefined).reverse(),
       onLog: chain.filter((m) => m.onLog !== undefined),
       // A split router counts under its services' names (its arms' stats), never under none.
       stats: router.split === undefined ? (metrics?.router(tenant, name, router.service) ?? null) : null,
