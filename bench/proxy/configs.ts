@@ -97,9 +97,18 @@ backend backend
  * "tracing" records every request (ratio 1) and exports its spans over OTLP/HTTP
  * protobuf to the shared backend (which answers the export POSTs with 200).
  * "access-log" writes the access log (default fields, every line kept) to a file
- * in `dir`. The ratios to "default" are what each costs.
+ * in `dir`. "chain" is "default" with a typical middleware chain on its router:
+ * an in-memory rate limit per client IP (a limit no bench run reaches, so nothing
+ * is refused) and the security-headers preset, request metrics on as by default.
+ * The ratios to "default" are what each costs.
  */
-export type DivisorVariant = "default" | "admin" | "bare" | "no-metrics" | "tracing" | "access-log";
+export type DivisorVariant = "default" | "admin" | "bare" | "no-metrics" | "tracing" | "access-log" | "chain";
+
+/** The "chain" variant's middlewares: 10^9 requests a second per client is far above what one core proxies. */
+const TYPICAL_CHAIN = `middlewares:
+  limit: { type: rate-limit, rate: 1000000000, period: 1s, key: [client-ip] }
+  secure: { type: security-headers }
+`;
 
 /** Divisor: one listener, one service with the one backend, one router sending everything there. */
 export function divisorYaml(port: number, backendPort: number, variant: DivisorVariant = "default", dir = "."): string {
@@ -111,6 +120,7 @@ export function divisorYaml(port: number, backendPort: number, variant: DivisorV
     admin: 'admin: { address: "127.0.0.1:0" }\n',
     tracing: `tracing: { endpoint: "http://127.0.0.1:${backendPort}/v1/traces", sampler: { ratio: 1 } }\n`,
     "access-log": `logging: { access: { destination: "${dir}/divisor-access.log" } }\n`,
+    chain: TYPICAL_CHAIN,
   };
   return `listeners:
   - address: "127.0.0.1:${port}"
@@ -119,7 +129,7 @@ ${observability[variant]}services:
     backends: ["127.0.0.1:${backendPort}"]${resilience}
 routers:
   all:
-    service: backend
+    service: backend${variant === "chain" ? "\n    middlewares: [limit, secure]" : ""}
 `;
 }
 

@@ -36,6 +36,8 @@ export const GOALS = {
   firstResponseMs: 150,
   /** CPU per request with metrics on, relative to metrics off (issue 4). */
   metricsOverhead: 1.05,
+  /** CPU per request with a typical middleware chain (rate-limit + security-headers, metrics on), relative to the same proxy without it. */
+  typicalChain: 1.25,
 } as const;
 
 export interface ReportHeader {
@@ -143,6 +145,7 @@ export function checkGoals(results: readonly TargetResult[]): GoalCheck[] {
   const nginx = measured(results, "nginx");
   const nhp = measured(results, "node-http-proxy");
   const noMetrics = measured(results, "divisor-no-metrics");
+  const chain = measured(results, "divisor-chain");
   const check = (goal: string, value: number | undefined, unit: string, pass: (v: number) => boolean): GoalCheck =>
     value === undefined ? { goal, value: "n/a", pass: undefined } : { goal, value: `${value.toFixed(unit === "x" ? 2 : 1)}${unit}`, pass: pass(value) };
   return [
@@ -160,6 +163,12 @@ export function checkGoals(results: readonly TargetResult[]): GoalCheck[] {
       d && noMetrics && d.cpuUsPerRequest / noMetrics.cpuUsPerRequest,
       "x",
       (v) => v <= GOALS.metricsOverhead,
+    ),
+    check(
+      `CPU µs/req with the typical chain ≤ ${GOALS.typicalChain}x bare`,
+      d && chain && chain.cpuUsPerRequest / d.cpuUsPerRequest,
+      "x",
+      (v) => v <= GOALS.typicalChain,
     ),
   ];
 }

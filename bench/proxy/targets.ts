@@ -71,6 +71,7 @@ export const TARGETS: readonly Target[] = [
   divisorTarget("divisor-no-metrics", "no-metrics"),
   divisorTarget("divisor-tracing", "tracing"),
   divisorTarget("divisor-access-log", "access-log"),
+  divisorTarget("divisor-chain", "chain"),
   {
     id: "nginx",
     label: "nginx",

@@ -16,10 +16,14 @@ export function assertBuilt(): void {
 export const logsOf = outputOf;
 export { exited, until };
 
-/** `divisor start ARGS` from the built command, its output collected. */
-export function startBuilt(args: string[], env: NodeJS.ProcessEnv = process.env): { child: ChildProcess; logs: () => string } {
+/** `divisor start ARGS` from the built command, its output collected; `detached` makes it lead its own process group (see ownGroup). */
+export function startBuilt(
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  options: { detached?: boolean } = {},
+): { child: ChildProcess; logs: () => string } {
   assertBuilt();
-  const child = spawn(BIN, ["start", ...args], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(BIN, ["start", ...args], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"], detached: options.detached === true });
   return { child, logs: logsOf(child) };
 }
 

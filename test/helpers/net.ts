@@ -216,6 +216,8 @@ export function get(
       res.on("error", reject);
     });
     req.on("error", reject);
+    // Only with options.timeout: a request that hangs fails instead of holding the test.
+    req.on("timeout", () => req.destroy(new Error(`GET ${url}: no answer within ${options.timeout} ms`)));
     req.end(body);
   });
 }

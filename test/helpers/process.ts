@@ -33,3 +33,51 @@ export function finished(child: ChildProcess): Promise<number | null> {
     else child.once("close", (code) => r(code));
   });
 }
+
+const groups = new Set<ChildProcess>();
+
+/**
+ * Remember a child spawned with `detached: true` (so it leads its own process group) for
+ * {@link killGroups}. A test that times out never reaches its `finally`; without this its
+ * gateway and that gateway's workers outlive it and keep the test run alive.
+ */
+export function ownGroup<T extends ChildProcess>(child: T): T {
+  groups.add(child);
+  return child;
+}
+
+/** SIGKILL the process group of every child given to {@link ownGroup}: the child and all it started. */
+export function killGroups(): void {
+  for (const child of groups) {
+    if (child.pid !== undefined) {
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {
+        // ESRCH: the whole group has exited already.
+      }
+    }
+  }
+  groups.clear();
+}
+
+/** Like {@link exited}, but after `timeoutMs` SIGKILLs the child's process group and throws, instead of waiting for ever. */
+export async function exitedWithin(child: ChildProcess, timeoutMs: number): Promise<number | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_r, reject) => {
+    timer = setTimeout(() => {
+      if (child.pid !== undefined) {
+        try {
+          process.kill(-child.pid, "SIGKILL");
+        } catch {
+          child.kill("SIGKILL");
+        }
+      }
+      reject(new Error(`process ${child.pid} did not exit within ${timeoutMs} ms`));
+    }, timeoutMs);
+  });
+  try {
+    return await Promise.race([exited(child), late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
