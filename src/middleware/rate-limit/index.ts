@@ -2,7 +2,7 @@ import type { z } from "zod";
 import { type DirectResponse, definePlugin, type Exchange, type Middleware, type ResponseHeadView } from "../plugin.js";
 import { compileKey, keyOf } from "./key.js";
 import { type Decision, GcraStore, type RateLimitStore, SlidingWindowStore } from "./memory.js";
-import { RedisConnection, RedisGcraStore } from "./redis.js";
+import { RedisConnection, RedisGcraStore, RedisSlidingWindowStore, type RedisStore } from "./redis.js";
 import type { rateLimitSchema } from "./schema.js";
 
 type Options = z.output<typeof rateLimitSchema>;
@@ -120,7 +120,13 @@ export const rateLimitPlugin = definePlugin<Options>({
       };
     }
 
-    const store = new RedisGcraStore(redisConnection(redis, state), `${redis.keyPrefix}${name}:`, options.rate, options.period, burst);
+    const connection = redisConnection(redis, state);
+    // The algorithm is part of the Redis key: a reload that switches it must not read the other's value.
+    const prefix = `${redis.keyPrefix}${name}:${options.algorithm === "gcra" ? "" : "sw:"}`;
+    const store: RedisStore =
+      options.algorithm === "gcra"
+        ? new RedisGcraStore(connection, prefix, options.rate, options.period, burst)
+        : new RedisSlidingWindowStore(connection, prefix, options.rate, options.period);
     const storeErrors = metrics.counter("divisor_rate_limit_store_errors", "Decisions the store (Redis) failed to make in time; onStoreFailure answered them.").labels();
     const failOpen = options.onStoreFailure === "allow";
     const unavailable = `rate limit "${name}" is unavailable; retry later\n`;
