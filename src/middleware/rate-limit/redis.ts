@@ -145,6 +145,7 @@ function decision([allowed, remaining, resetMs, retryAfterMs]: Reply): Decision 
   return { allowed: allowed === 1, remaining, resetMs: Number(resetMs), retryAfterMs: Number(retryAfterMs) };
 }
 
+/** A store shared by several processes (Redis, or the cluster primary): decisions are asynchronous. */
 export interface RedisStore {
   /** One round trip; rejects when Redis is down or slower than `timeout`. */
   decide(key: string): Promise<Decision>;
