@@ -161,6 +161,9 @@ async function runPrimary(path: string, config: DivisorConfig, log: Logger, coun
   // Listening to the workers from the start: one that announces itself before an admin section is configured is still known.
   const { ClusterAdmin } = await import("../admin/cluster/primary.js");
   const admin = new PrimaryAdmin(new ClusterAdmin(slots, log), log);
+  // The buckets of the in-memory rate limits, shared by every worker (and kept across reloads).
+  const { PrimaryRateLimits } = await import("../middleware/rate-limit/cluster.js");
+  new PrimaryRateLimits(cluster);
   const exitWhenNoWorkers = () => {
     if (Object.keys(cluster.workers ?? {}).length > 0) return;
     log.info("stopped");

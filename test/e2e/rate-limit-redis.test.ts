@@ -84,9 +84,60 @@ describe("rate-limit middleware with the Redis store", () => {
     }
   });
 
-  test("with Redis killed, onStoreFailure decides, and Redis coming back restores the limit", async () => {
-    const open = await startGateway(config("open", { rate: 2, onStoreFailure: "allow" }));
-    const closed = await startGateway(config("closed", { rate: 2, onStoreFailure: "deny" }));
+  test("two gateways share one sliding-window limit exactly, with the headers of the memory store", async () => {
+    const sliding = { algorithm: "sliding-window", rate: 10, period: "2s" };
+    const a = await startGateway(config("sw-shared", sliding));
+    const b = await startGateway(config("sw-shared", sliding));
+    try {
+      // 30 concurrent requests over both gateways, each on its own connection: exactly 10 pass.
+      const all = await Promise.all(Array.from({ length: 30 }, (_, i) => get(`${(i % 2 === 0 ? a : b).url}/`)));
+      assert.equal(all.filter((r) => r.status === 200).length, 10);
+      assert.equal(all.filter((r) => r.status === 429).length, 20);
+      for (const res of all) {
+        assert.equal(res.headers["ratelimit-policy"], '"sw-shared";q=10;w=2');
+        assert.match(String(res.headers.ratelimit), /^"sw-shared";r=\d;t=[1-4]$/);
+      }
+      const remaining = all.filter((r) => r.status === 200).map((r) => Number(String(r.headers.ratelimit).match(/r=(\d)/)![1]));
+      assert.deepEqual(remaining.sort(), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], "each allowed request saw the count of the others");
+      for (const res of all.filter((r) => r.status === 429)) {
+        const retry = Number(res.headers["retry-after"]);
+        assert.ok(retry >= 1 && retry <= 4, `retry-after ${retry}`);
+      }
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  test("the Redis sliding window answers what the memory one answers", async () => {
+    const sliding = { algorithm: "sliding-window", rate: 3, period: "1m" };
+    const shared = await startGateway(config("sw-same", sliding));
+    const memory = await startGateway({ ...config("sw-same", sliding), middlewares: { "sw-same": { type: "rate-limit", ...sliding } as never } });
+    try {
+      for (let i = 0; i < 5; i++) {
+        const [r, m] = [await get(`${shared.url}/`), await get(`${memory.url}/`)];
+        assert.equal(r.status, m.status, `request ${i}`);
+        // Same remaining count; t and Retry-After depend on where the fixed windows fall, on
+        // Redis's wall clock there and the process's monotonic clock here.
+        const remaining = (h: unknown) => String(h).replace(/;t=\d+$/, "");
+        assert.equal(remaining(r.headers.ratelimit), remaining(m.headers.ratelimit), `request ${i}`);
+        assert.equal(r.headers["retry-after"] === undefined, m.headers["retry-after"] === undefined, `request ${i}`);
+      }
+    } finally {
+      await shared.close();
+      await memory.close();
+    }
+  });
+
+  for (const algorithm of ["gcra", "sliding-window"]) {
+    test(`with Redis killed, onStoreFailure decides for ${algorithm}, and Redis coming back restores the limit`, async () => {
+      await killedRedis(algorithm);
+    });
+  }
+
+  async function killedRedis(algorithm: string): Promise<void> {
+    const open = await startGateway(config(`open-${algorithm}`, { algorithm, rate: 2, onStoreFailure: "allow" }));
+    const closed = await startGateway(config(`closed-${algorithm}`, { algorithm, rate: 2, onStoreFailure: "deny" }));
     let gateways: TestGateway[] = [open, closed];
     try {
       assert.equal((await get(`${open.url}/`)).status, 200);
@@ -97,7 +148,7 @@ describe("rate-limit middleware with the Redis store", () => {
       assert.equal(denied.status, 503, "fail closed refuses");
       assert.equal(denied.headers["retry-after"], "1");
       const text = await open.gateway.metrics();
-      assert.match(text, /divisor_rate_limit_store_errors_total\{middleware="open"\} [1-9]/);
+      assert.match(text, new RegExp(`divisor_rate_limit_store_errors_total\\{middleware="open-${algorithm}"\\} [1-9]`));
 
       redis = await startRedis(dir, port);
       // The client reconnects in the background (retry every <= 2s).
@@ -113,5 +164,5 @@ describe("rate-limit middleware with the Redis store", () => {
       await Promise.all(gateways.map((g) => g.close()));
       gateways = [];
     }
-  });
+  }
 });

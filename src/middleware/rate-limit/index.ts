@@ -1,8 +1,10 @@
+import cluster from "node:cluster";
 import type { z } from "zod";
 import { type DirectResponse, definePlugin, type Exchange, type Middleware, type ResponseHeadView } from "../plugin.js";
+import { ClusterStore } from "./cluster.js";
 import { compileKey, keyOf } from "./key.js";
 import { type Decision, GcraStore, type RateLimitStore, SlidingWindowStore } from "./memory.js";
-import { RedisConnection, RedisGcraStore } from "./redis.js";
+import { RedisConnection, RedisGcraStore, RedisSlidingWindowStore, type RedisStore as SharedStore } from "./redis.js";
 import type { rateLimitSchema } from "./schema.js";
 
 type Options = z.output<typeof rateLimitSchema>;
@@ -107,7 +109,8 @@ export const rateLimitPlugin = definePlugin<Options>({
       : undefined;
 
     const redis = options.store?.redis;
-    if (redis === undefined) {
+    // Under `divisor start --workers N` the primary owns the in-memory buckets.
+    if (redis === undefined && !cluster.isWorker) {
       const store = memoryStore(options, burst, state);
       const keys = metrics.gauge("divisor_rate_limit_keys", "Keys the rate limit holds in memory.").labels();
       return {
@@ -120,8 +123,21 @@ export const rateLimitPlugin = definePlugin<Options>({
       };
     }
 
-    const store = new RedisGcraStore(redisConnection(redis, state), `${redis.keyPrefix}${name}:`, options.rate, options.period, burst);
-    const storeErrors = metrics.counter("divisor_rate_limit_store_errors", "Decisions the store (Redis) failed to make in time; onStoreFailure answered them.").labels();
+    let store: SharedStore;
+    if (redis === undefined) {
+      store = new ClusterStore({ name, algorithm: options.algorithm, rate: options.rate, period: options.period, burst, maxKeys: options.maxKeys });
+    } else {
+      const connection = redisConnection(redis, state);
+      // The algorithm is part of the Redis key: a reload that switches it must not read the other's value.
+      const prefix = `${redis.keyPrefix}${name}:${options.algorithm === "gcra" ? "" : "sw:"}`;
+      store =
+        options.algorithm === "gcra"
+          ? new RedisGcraStore(connection, prefix, options.rate, options.period, burst)
+          : new RedisSlidingWindowStore(connection, prefix, options.rate, options.period);
+    }
+    const storeErrors = metrics
+      .counter("divisor_rate_limit_store_errors", "Decisions the store (Redis, or the cluster primary under --workers) failed to make in time; onStoreFailure answered them.")
+      .labels();
     const failOpen = options.onStoreFailure === "allow";
     const unavailable = `rate limit "${name}" is unavailable; retry later\n`;
     return {

@@ -35,7 +35,7 @@ export const rateLimitSchema = z
             keyPrefix: z.string().default("divisor:rate-limit:").meta({ description: "Prefix of the Redis keys; the middleware's name and the request's key follow." }),
             timeout: duration.default(100).meta({ description: "Longest wait for Redis's answer; then onStoreFailure decides." }),
           })
-          .meta({ description: "Share the limit between gateway instances through Redis (algorithm gcra only)." }),
+          .meta({ description: "Share the limit between gateway instances through Redis (either algorithm)." }),
       })
       .optional()
       .meta({ description: "Where counts are kept; default: in this process's memory." }),
@@ -46,5 +46,4 @@ export const rateLimitSchema = z
     headers: z.boolean().default(true).meta({ description: "Send the RateLimit and RateLimit-Policy headers on allowed responses too (429s always have them)." }),
   })
   .refine((r) => r.algorithm === "gcra" || r.burst === undefined, { message: "burst applies to algorithm gcra only", path: ["burst"] })
-  .refine((r) => r.algorithm === "gcra" || r.store === undefined, { message: "the Redis store runs algorithm gcra only", path: ["store"] })
   .meta({ description: "Limit the request rate per client, header, cookie, JWT claim, router or tenant; answer 429 with Retry-After and RateLimit headers." });
