@@ -15,6 +15,7 @@ import { redirectPlugin } from "./redirect/index.js";
 import { securityHeadersPlugin } from "./security-headers/index.js";
 import { rewritePathPlugin } from "./rewrite-path/index.js";
 import { stripPrefixPlugin } from "./strip-prefix/index.js";
+import { CLOSED_UPSTREAM_CLIENT, type UpstreamClient } from "./upstream-client.js";
 
 /** Built-in middlewares by `type`; each is a plugin on the public interface. */
 const BUILTINS: Record<string, { create(options: never, context: PluginContext): Middleware }> = {
@@ -40,9 +41,10 @@ export function createMiddleware(
   plugins: ReadonlyMap<string, Plugin<unknown>>,
   metrics: PluginMetrics = NO_PLUGIN_METRICS,
   state: Map<string | symbol, unknown> = new Map(),
+  upstream: UpstreamClient = CLOSED_UPSTREAM_CLIENT,
 ): Middleware {
   const where = `middlewares.${name}`;
-  const context: PluginContext = { name, metrics, state };
+  const context: PluginContext = { name, metrics, state, upstream };
   if (config.type === "plugin") {
     const plugin = plugins.get(config.plugin);
     if (plugin === undefined) {
