@@ -35,7 +35,7 @@ export function compileRuntime(
   // Everything that can still refuse the config runs before the registry is touched,
   // so a refused reload leaves the running backends' weights, pools and checks as they were.
   const middlewares = new Map<string, Middleware>();
-  for (const [name, mw] of Object.entries(config.middlewares)) middlewares.set(name, createMiddleware(name, mw, plugins, metrics?.plugins.forMiddleware(name), states?.forMiddleware(name), upstream));
+  for (const [name, mw] of Object.entries(config.middlewares)) middlewares.set(name, createMiddleware(name, mw, plugins, metrics?.plugins.forMiddleware(name), states?.forMiddleware(name), upstream, logging?.middlewareLog));
   compileRouterTable(routeDefinitions<null>(config, () => null), config.tenants);
 
   const services = new Map<string, ServiceRuntime>();

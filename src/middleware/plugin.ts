@@ -16,6 +16,7 @@
  */
 import type { z } from "zod";
 import type { HeaderList } from "../http1/headers.js";
+import type { Logger } from "../observability/logger.js";
 import type { PluginMetrics } from "../observability/metrics/plugin-metrics.js";
 import type { BackendState } from "../service/balancers/types.js";
 import type { UpstreamClient } from "./upstream-client.js";
@@ -191,6 +192,8 @@ export interface PluginContext {
    * of the configuration in force at call time. Refuses every request in offline checks.
    */
   readonly upstream: UpstreamClient;
+  /** The gateway's "middleware" logger (its level is set with logging.levels.middleware); silent in offline checks. */
+  readonly log: Logger;
 }
 
 /**

@@ -1,5 +1,7 @@
 import type { MiddlewareConfig } from "../config/schema.js";
+import { pino } from "pino";
 import { ConfigError } from "../errors.js";
+import type { Logger } from "../observability/logger.js";
 import { NO_PLUGIN_METRICS, type PluginMetrics } from "../observability/metrics/plugin-metrics.js";
 import { apiKeyPlugin } from "./api-key/index.js";
 import { basicAuthPlugin } from "./basic-auth/index.js";
@@ -34,6 +36,8 @@ const BUILTINS: Record<string, { create(options: never, context: PluginContext):
   fault: faultPlugin,
 };
 
+const SILENT: Logger = pino({ level: "silent" });
+
 /** Instantiate one configured middleware; `plugins` are the user's, by name. */
 export function createMiddleware(
   name: string,
@@ -42,9 +46,10 @@ export function createMiddleware(
   metrics: PluginMetrics = NO_PLUGIN_METRICS,
   state: Map<string | symbol, unknown> = new Map(),
   upstream: UpstreamClient = CLOSED_UPSTREAM_CLIENT,
+  log: Logger = SILENT,
 ): Middleware {
   const where = `middlewares.${name}`;
-  const context: PluginContext = { name, metrics, state, upstream };
+  const context: PluginContext = { name, metrics, state, upstream, log };
   if (config.type === "plugin") {
     const plugin = plugins.get(config.plugin);
     if (plugin === undefined) {
