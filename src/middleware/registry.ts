@@ -12,6 +12,7 @@ import { jwtPlugin } from "./jwt/index.js";
 import { corsPlugin } from "./cors/index.js";
 import { ipFilterPlugin } from "./ip-filter/index.js";
 import type { Middleware, Plugin, PluginContext } from "./plugin.js";
+import { mirrorPlugin } from "./mirror/index.js";
 import { rateLimitPlugin } from "./rate-limit/index.js";
 import { redirectPlugin } from "./redirect/index.js";
 import { securityHeadersPlugin } from "./security-headers/index.js";
@@ -34,6 +35,7 @@ const BUILTINS: Record<string, { create(options: never, context: PluginContext):
   "security-headers": securityHeadersPlugin,
   cors: corsPlugin,
   fault: faultPlugin,
+  mirror: mirrorPlugin,
 };
 
 const SILENT: Logger = pino({ level: "silent" });
