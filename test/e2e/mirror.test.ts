@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import http from "node:http";
+import net from "node:net";
 import { after, before, beforeEach, describe, test } from "node:test";
 import { pino } from "pino";
 import type { DivisorConfigInput } from "../../src/config/schema.js";
@@ -289,6 +290,19 @@ describe("mirror middleware", () => {
       await new Promise((r) => setTimeout(r, 50));
       assert.equal(seen.length, 0);
     });
+  });
+
+  test("a request whose client leaves before the body ends is not copied, counted as body_incomplete", async () => {
+    await gateway.reload(config({}));
+    const before = await sample(gateway, "divisor_mirror_dropped_total", { middleware: "copy", reason: "body_incomplete" });
+    const socket = net.connect(port, "127.0.0.1");
+    await new Promise((r) => socket.once("connect", r));
+    socket.write("POST /cut HTTP/1.1\r\nhost: x\r\ncontent-length: 4096\r\n\r\n");
+    socket.write(randomBytes(1000));
+    await until("the primary to be asked", () => primary.seen.some((r) => r.url === "/cut"));
+    socket.destroy();
+    await until("the drop", async () => (await sample(gateway, "divisor_mirror_dropped_total", { middleware: "copy", reason: "body_incomplete" })) === before + 1);
+    assert.equal(seen.length, 0);
   });
 
   test("a mirror naming an unknown service is refused with the service's path", async () => {

@@ -9,14 +9,14 @@ import type { mirrorSchema } from "./schema.js";
 
 type Options = z.output<typeof mirrorSchema>;
 
-const EMPTY_DIGEST = createHash("sha256").digest("hex");
-
 /** What one exchange's copy needs, kept in the exchange's locals from the request phase to onLog. */
 interface Copy {
   readonly method: string;
   readonly target: string;
   readonly headers: [string, string][];
-  /** Body chunks while the request body streams; null once the copy left or was given up. */
+  /** The copy waits for the request body (it streams through the tap of onRequestBody). */
+  awaitingBody: boolean;
+  /** Body chunks kept so far; null once the body went over the bound. */
   chunks: Buffer[] | null;
   size: number;
   // The compare: the primary's side (from its response phases), then the shadow's.
@@ -120,6 +120,14 @@ export const mirrorPlugin = definePlugin<Options>({
         });
     };
 
+    /** The request body never arrived whole (client gone, or the request refused before it was read). */
+    const giveUp = (copy: Copy): void => {
+      copy.awaitingBody = false;
+      copy.chunks = null;
+      copy.shadowDone = true;
+      drop(bodyIncomplete);
+    };
+
     const compareResponses = (id: number, router: string | undefined, copy: Copy): void => {
       const shadow = copy.shadow;
       // Nothing to compare when either side has no complete response.
@@ -136,9 +144,9 @@ export const mirrorPlugin = definePlugin<Options>({
           found.push({ field: "header", name: header });
         }
       }
-      if (compare.body) {
-        const primaryDigest = copy.primaryHash === null ? EMPTY_DIGEST : copy.primaryHash.digest("hex");
-        if (createHash("sha256").update(shadow.body).digest("hex") !== primaryDigest) {
+      // The primary's body is hashed by its body filter; without one (a HEAD request) there is none to compare.
+      if (compare.body && copy.primaryHash !== null) {
+        if (createHash("sha256").update(shadow.body).digest("hex") !== copy.primaryHash.digest("hex")) {
           bodyDiffers.inc();
           found.push({ field: "body", primaryBytes: copy.primaryBytes, shadowBytes: shadow.body.length });
         }
@@ -171,6 +179,7 @@ export const mirrorPlugin = definePlugin<Options>({
           method: head.method,
           target: head.target,
           headers: copyHeaders(head.headers.raw, keepHost, markName, markValue),
+          awaitingBody: false,
           chunks: null,
           size: 0,
           primaryStatus: 0,
@@ -182,22 +191,21 @@ export const mirrorPlugin = definePlugin<Options>({
           shadowDone: false,
         };
         ex.locals.set(key, copy);
-        if (chunked || (length !== undefined && length !== "0")) copy.chunks = [];
-        else send(ex, copy, undefined);
+        if (chunked || (length !== undefined && length !== "0")) {
+          copy.awaitingBody = true;
+          copy.chunks = [];
+        } else send(ex, copy, undefined);
       },
 
       onRequestBody(ex: Exchange): BodyFilter | undefined {
         const copy = ex.locals.get(key) as Copy | undefined;
-        if (copy === undefined || copy.chunks === null) return undefined;
+        if (copy === undefined || !copy.awaitingBody) return undefined;
         return new BodyTap(copy, maxBody, (body) => {
           if (body === null) {
             copy.shadowDone = true;
             drop(bodyTooLarge);
           } else send(ex, copy, body);
-        }, () => {
-          copy.shadowDone = true;
-          drop(bodyIncomplete);
-        });
+        }, giveUp);
       },
 
       onResponse(ex: Exchange, head: ResponseHeadView) {
@@ -221,7 +229,9 @@ export const mirrorPlugin = definePlugin<Options>({
 
       onLog(ex: Exchange) {
         const copy = ex.locals.get(key) as Copy | undefined;
-        if (copy === undefined || compare === undefined) return;
+        if (copy === undefined) return;
+        if (copy.awaitingBody) giveUp(copy);
+        if (compare === undefined) return;
         // A primary that failed or was cut short has no response to compare.
         if (ex.errorCode !== undefined) copy.primaryStatus = 0;
         copy.primaryDone = true;
@@ -233,12 +243,11 @@ export const mirrorPlugin = definePlugin<Options>({
 
 /** Passes the request body on untouched and keeps a copy up to `max` bytes for the shadow. */
 class BodyTap implements BodyFilter {
-  private ended = false;
   constructor(
     private readonly copy: Copy,
     private readonly max: number,
     private readonly done: (body: Buffer | null) => void,
-    private readonly aborted: () => void,
+    private readonly giveUp: (copy: Copy) => void,
   ) {}
 
   write(chunk: Buffer, sink: BodySink): void {
@@ -254,17 +263,16 @@ class BodyTap implements BodyFilter {
 
   end(sink: BodySink): void {
     sink.end();
-    this.ended = true;
-    const chunks = this.copy.chunks;
-    this.copy.chunks = null;
-    this.done(chunks === null ? null : Buffer.concat(chunks, this.copy.size));
+    const copy = this.copy;
+    if (!copy.awaitingBody) return;
+    copy.awaitingBody = false;
+    const chunks = copy.chunks;
+    copy.chunks = null;
+    this.done(chunks === null ? null : Buffer.concat(chunks, copy.size));
   }
 
   destroy(): void {
-    if (this.ended) return;
-    this.ended = true;
-    this.copy.chunks = null;
-    this.aborted();
+    if (this.copy.awaitingBody) this.giveUp(this.copy);
   }
 }
 
