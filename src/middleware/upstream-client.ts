@@ -54,7 +54,8 @@ export interface UpstreamClient {
    * Rejects with a DivisorError: ERR_UNKNOWN_SERVICE, ERR_UPSTREAM_NO_BACKEND,
    * ERR_UPSTREAM_RESPONSE_TIMEOUT (the deadline passed), ERR_UPSTREAM_CONNECT_REFUSED,
    * ERR_UPSTREAM_RESET, ERR_UPSTREAM_CONNECT_ERROR, ERR_UPSTREAM_RESPONSE_TOO_LARGE,
-   * ERR_UPSTREAM_CLIENT_CLOSED (the gateway is closing, or offline checks).
+   * ERR_UPSTREAM_CLIENT_CLOSED (the gateway is closing, or offline checks),
+   * ERR_UPSTREAM_CLIENT_INVALID_REQUEST (a method, target or header Node refuses to send).
    */
   request(service: string, req: UpstreamClientRequest): Promise<UpstreamClientResponse>;
 }
@@ -122,15 +123,24 @@ export class GatewayUpstreamClient implements UpstreamClient {
         }
       };
       const onAbort = (): void => finish(req.signal!.reason instanceof Error ? req.signal!.reason : new UpstreamClientError("ERR_ABORTED", "the request was aborted"));
-      const outgoing = http.request({
-        agent: this.agent,
-        host: backend.host,
-        port: backend.port,
-        method: req.method,
-        path: req.target,
-        headers,
-        setHost: false,
-      });
+      let outgoing: http.ClientRequest;
+      try {
+        outgoing = http.request({
+          agent: this.agent,
+          host: backend.host,
+          port: backend.port,
+          method: req.method,
+          path: req.target,
+          headers,
+          setHost: false,
+        });
+      } catch (err) {
+        // Node refuses a malformed method, target or header before sending anything.
+        settled = true;
+        backend.active--;
+        reject(new UpstreamClientError("ERR_UPSTREAM_CLIENT_INVALID_REQUEST", `invalid request for service ${service.name}: ${(err as Error).message}`, { cause: err }));
+        return;
+      }
       const timer = setTimeout(
         () => finish(new UpstreamError("response-timeout", `backend ${backend.address} of service ${service.name} did not answer within ${timeoutMs} ms`)),
         timeoutMs,

@@ -148,6 +148,11 @@ describe("PluginContext.upstream", () => {
     );
   });
 
+  test("rejects a header Node refuses to send with ERR_UPSTREAM_CLIENT_INVALID_REQUEST, and keeps the backends' in-flight counts", async () => {
+    await rejectsWith(cap.context().upstream.request("shadow", { method: "GET", target: "/", headers: { "x-bad": "a\nb" } }), "ERR_UPSTREAM_CLIENT_INVALID_REQUEST");
+    for (const backend of gw.gateway.backends().filter((b) => b.service === "shadow")) assert.equal(backend.active, 0, backend.address);
+  });
+
   test("rejects with the signal's reason when aborted", async () => {
     const controller = new AbortController();
     const pending = cap.context().upstream.request("slow", { method: "GET", target: "/", signal: controller.signal });
