@@ -169,7 +169,7 @@ describe("mirror middleware", () => {
     );
   });
 
-  test("a shadow that never answers does not slow the primary, and copies past maxInFlight are dropped and counted", async () => {
+  test("a shadow that never answers does not slow the primary, and copies past maxInFlight are dropped and counted, across reloads", async () => {
     await gateway.reload(config({ maxInFlight: 3, timeout: "30s" }));
     mode = "hang";
     const droppedBefore = await sample(gateway, "divisor_mirror_dropped_total", { middleware: "copy", reason: "in_flight_full" });
@@ -186,6 +186,11 @@ describe("mirror middleware", () => {
     await until("three copies held by the shadow", () => hanging.size === 3);
     assert.equal(await sample(gateway, "divisor_mirror_in_flight", { middleware: "copy" }), 3);
     assert.equal((await sample(gateway, "divisor_mirror_dropped_total", { middleware: "copy", reason: "in_flight_full" })) - droppedBefore, 7);
+    // A reload keeps the count: the copies held under the old configuration still fill the bound.
+    await gateway.reload(config({ maxInFlight: 3, timeout: "30s" }));
+    await send(port, "GET", "/after-reload");
+    assert.equal((await sample(gateway, "divisor_mirror_dropped_total", { middleware: "copy", reason: "in_flight_full" })) - droppedBefore, 8);
+    assert.equal(hanging.size, 3);
     for (const res of hanging) res.destroy();
     hanging.clear();
     await until("the held copies to fail", async () => (await sample(gateway, "divisor_mirror_in_flight", { middleware: "copy" })) === 0);

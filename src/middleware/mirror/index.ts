@@ -9,6 +9,8 @@ import type { mirrorSchema } from "./schema.js";
 
 type Options = z.output<typeof mirrorSchema>;
 
+const IN_FLIGHT = Symbol("mirror in flight");
+
 /** What one exchange's copy needs, kept in the exchange's locals from the request phase to onLog. */
 interface Copy {
   readonly method: string;
@@ -47,7 +49,7 @@ interface Copy {
  */
 export const mirrorPlugin = definePlugin<Options>({
   name: "mirror",
-  create(options, { name, metrics, upstream, log }) {
+  create(options, { name, metrics, upstream, log, state }) {
     const requests = metrics.counter("divisor_mirror_requests", "Copies of requests by a mirror middleware, by outcome (answered, failed, dropped).", ["outcome"]);
     const answered = requests.labels("answered");
     const failed = requests.labels("failed");
@@ -76,7 +78,13 @@ export const mirrorPlugin = definePlugin<Options>({
     const compare = options.compare;
     const compareHeaders = compare === undefined ? [] : compare.headers.map((h) => h.toLowerCase());
     const maxBody = options.maxBodySize;
-    let inFlight = 0;
+    // Kept across reloads: copies sent under the previous configuration still count against the bound.
+    let copies = state.get(IN_FLIGHT) as { n: number } | undefined;
+    if (copies === undefined) {
+      copies = { n: 0 };
+      state.set(IN_FLIGHT, copies);
+    }
+    const inFlight = copies;
 
     const drop = (reason: { inc(): void }): void => {
       reason.inc();
@@ -84,13 +92,13 @@ export const mirrorPlugin = definePlugin<Options>({
     };
 
     const send = (ex: Exchange, copy: Copy, body: Buffer | undefined): void => {
-      if (inFlight >= options.maxInFlight) {
+      if (inFlight.n >= options.maxInFlight) {
         copy.shadowDone = true;
         drop(inFlightFull);
         return;
       }
-      inFlight++;
-      inFlightGauge.set(inFlight);
+      inFlight.n++;
+      inFlightGauge.set(inFlight.n);
       const id = ex.id;
       const router = ex.router;
       upstream
@@ -105,7 +113,7 @@ export const mirrorPlugin = definePlugin<Options>({
         .then(
           (res) => {
             answered.inc();
-            copy.shadow = res;
+            if (compare !== undefined) copy.shadow = res;
           },
           (err: DivisorError) => {
             failed.inc();
@@ -113,8 +121,8 @@ export const mirrorPlugin = definePlugin<Options>({
           },
         )
         .finally(() => {
-          inFlight--;
-          inFlightGauge.set(inFlight);
+          inFlight.n--;
+          inFlightGauge.set(inFlight.n);
           copy.shadowDone = true;
           if (compare !== undefined && copy.primaryDone) compareResponses(id, router, copy);
         });
