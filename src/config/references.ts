@@ -39,7 +39,17 @@ export function referenceIssues(input: unknown): PathIssue[] {
   }
   checkListeners(input.listeners, out);
   checkAccessSample(input, out);
+  checkMiddlewareServices(middlewares, services, out);
   return out;
+}
+
+/** Middlewares that send to a service of their own (a mirror's shadow) name one that exists. */
+function checkMiddlewareServices(middlewares: Record<string, unknown>, services: Record<string, unknown>, out: PathIssue[]): void {
+  for (const [name, spec] of Object.entries(middlewares)) {
+    if (isRecord(spec) && spec.type === "mirror" && typeof spec.service === "string" && !Object.hasOwn(services, spec.service)) {
+      out.push({ path: ["middlewares", name, "service"], target: "value", message: unknownName("service", spec.service, services) });
+    }
+  }
 }
 
 /** Sampling rules of the access log name routers and tenants that exist. */

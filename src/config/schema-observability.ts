@@ -85,7 +85,7 @@ export const LOG_COMPONENTS = {
   gateway: "Lifecycle: listening, reloads, shutdown.",
   config: "Configurations refused by a reload, with every problem.",
   listener: "Listeners bound and closed; client connections closed after an internal error.",
-  middleware: "Middlewares (plugins) that threw or rejected.",
+  middleware: "Middlewares (plugins) that threw or rejected, and what middlewares log through their context (a mirror's differences).",
   upstream: "Upstream connections dropped after an internal error.",
   health: "Active health checks: a backend marked down or up, with the reason (each failed check at debug).",
   breaker: "Circuit breakers of backends and services: opened, half-open, closed.",

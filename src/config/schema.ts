@@ -13,6 +13,7 @@ import { basicAuthSchema } from "../middleware/basic-auth/schema.js";
 import { forwardAuthSchema } from "../middleware/forward-auth/schema.js";
 import { jwtSchema } from "../middleware/jwt/schema.js";
 import { faultMiddlewareSchema } from "../middleware/fault/schema.js";
+import { mirrorSchema } from "../middleware/mirror/schema.js";
 import { address, duration, nonNegativeInt, positiveInt, size } from "./schema-scalars.js";
 import { ipFilterSchema } from "../middleware/ip-filter/schema.js";
 import { securityHeadersSchema } from "../middleware/security-headers/schema.js";
@@ -371,6 +372,7 @@ export const builtinMiddlewareSchemas = {
   "security-headers": securityHeadersSchema,
   cors: corsSchema,
   fault: faultMiddlewareSchema,
+  mirror: mirrorSchema,
 } as const;
 
 export const pluginMiddlewareSchema = z
@@ -395,6 +397,7 @@ export const middlewareSchema = z.discriminatedUnion("type", [
   builtinMiddlewareSchemas["security-headers"],
   builtinMiddlewareSchemas.cors,
   builtinMiddlewareSchemas.fault,
+  builtinMiddlewareSchemas.mirror,
   pluginMiddlewareSchema,
 ]);
 

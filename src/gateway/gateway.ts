@@ -17,6 +17,7 @@ import { AccessLogSinks } from "../observability/access-log.js";
 import { createLogger, type Logger } from "../observability/logger.js";
 import { describeFailure, type GatewayLoggers, GatewayLogs } from "../observability/logging.js";
 import { MiddlewareStates } from "../middleware/state.js";
+import { GatewayUpstreamClient } from "../middleware/upstream-client.js";
 import { compileRuntime, type RuntimeLogging } from "./runtime.js";
 import { TracingOwner } from "./tracing.js";
 
@@ -151,6 +152,8 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
   private readonly registry: BackendRegistry;
   /** Middlewares' state by name (rate-limit buckets), kept across reloads like the registry. */
   private readonly middlewareStates = new MiddlewareStates();
+  /** PluginContext.upstream: reads the services of the table in force at each call (middlewares are compiled before services). */
+  private readonly upstream = new GatewayUpstreamClient(() => this.runtime.services);
   /** The tracer provider (lazily loaded), kept across reloads like the registries. */
   private readonly tracing = new TracingOwner();
   private readonly plugins: ReadonlyMap<string, Plugin<unknown>>;
@@ -181,7 +184,7 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
     this.registry = new BackendRegistry(boundsInMs(this.current.metrics.buckets), this.logs);
     this.metricsSources = { registry: this.registry, listeners: () => this.listenerByAddress.values(), tracing: () => this.tracing.stats };
     const live = new Set<string>();
-    this.runtime = compileRuntime(this.current, this.registry, this.plugins, live, this.gatewayMetrics, this.runtimeLogging(), null, this.middlewareStates);
+    this.runtime = compileRuntime(this.current, this.registry, this.plugins, live, this.gatewayMetrics, this.runtimeLogging(), null, this.middlewareStates, this.upstream);
     // Health checks start with the configuration, not with the first request.
     this.registry.startChecks();
     this.sweeper.every(() => this.registry.sweep(performance.now()));
@@ -350,7 +353,7 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
       refuseBucketChange(this.current, validated, this.source);
       const live = new Set<string>();
       // Compiled without a tracer first: a config the compiler refuses loads no SDK.
-      let runtime = compileRuntime(validated, this.registry, this.plugins, live, this.gatewayMetrics, this.runtimeLogging(), null, this.middlewareStates);
+      let runtime = compileRuntime(validated, this.registry, this.plugins, live, this.gatewayMetrics, this.runtimeLogging(), null, this.middlewareStates, this.upstream);
       const tracing = await this.tracing.prepare(validated.tracing);
       try {
         if (this.listenerByAddress.size > 0) {
@@ -396,6 +399,7 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
     for (const l of listeners) l.destroyAll();
     this.registry.destroyAll();
     this.middlewareStates.close();
+    this.upstream.close();
     this.sweeper.close();
     if (this.admin !== null) await this.admin.close();
     this.gatewayMetrics.stopProcessMetrics();

@@ -4,6 +4,7 @@ import { compileForwarding } from "../exchange/forwarding.js";
 import type { RouteTarget, RuntimeTable } from "../exchange/types.js";
 import type { Middleware, Plugin } from "../middleware/plugin.js";
 import { createMiddleware } from "../middleware/registry.js";
+import type { UpstreamClient } from "../middleware/upstream-client.js";
 import type { MiddlewareStates } from "../middleware/state.js";
 import { compileRouterTable, routeDefinitions } from "../router/compile.js";
 import { compileSplit } from "./split.js";
@@ -29,11 +30,12 @@ export function compileRuntime(
   logging?: RuntimeLogging,
   tracer: ExchangeTracer | null = null,
   states?: MiddlewareStates,
+  upstream?: UpstreamClient,
 ): RuntimeTable {
   // Everything that can still refuse the config runs before the registry is touched,
   // so a refused reload leaves the running backends' weights, pools and checks as they were.
   const middlewares = new Map<string, Middleware>();
-  for (const [name, mw] of Object.entries(config.middlewares)) middlewares.set(name, createMiddleware(name, mw, plugins, metrics?.plugins.forMiddleware(name), states?.forMiddleware(name)));
+  for (const [name, mw] of Object.entries(config.middlewares)) middlewares.set(name, createMiddleware(name, mw, plugins, metrics?.plugins.forMiddleware(name), states?.forMiddleware(name), upstream, logging?.middlewareLog));
   compileRouterTable(routeDefinitions<null>(config, () => null), config.tenants);
 
   const services = new Map<string, ServiceRuntime>();

@@ -16,8 +16,10 @@
  */
 import type { z } from "zod";
 import type { HeaderList } from "../http1/headers.js";
+import type { Logger } from "../observability/logger.js";
 import type { PluginMetrics } from "../observability/metrics/plugin-metrics.js";
 import type { BackendState } from "../service/balancers/types.js";
+import type { UpstreamClient } from "./upstream-client.js";
 
 /** A response produced by a middleware instead of proxying. */
 export interface DirectResponse {
@@ -184,6 +186,14 @@ export interface PluginContext {
    * the gateway; a reload that drops the middleware drops it. Empty in offline checks.
    */
   readonly state: Map<string | symbol, unknown>;
+  /**
+   * Send requests of the plugin's own to a configured service (a mirror's copies, a
+   * cache's revalidations): the service's balancer picks among its available backends
+   * of the configuration in force at call time. Refuses every request in offline checks.
+   */
+  readonly upstream: UpstreamClient;
+  /** The gateway's "middleware" logger (its level is set with logging.levels.middleware); silent in offline checks. */
+  readonly log: Logger;
 }
 
 /**

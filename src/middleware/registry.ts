@@ -1,5 +1,7 @@
 import type { MiddlewareConfig } from "../config/schema.js";
+import { pino } from "pino";
 import { ConfigError } from "../errors.js";
+import type { Logger } from "../observability/logger.js";
 import { NO_PLUGIN_METRICS, type PluginMetrics } from "../observability/metrics/plugin-metrics.js";
 import { apiKeyPlugin } from "./api-key/index.js";
 import { basicAuthPlugin } from "./basic-auth/index.js";
@@ -10,11 +12,13 @@ import { jwtPlugin } from "./jwt/index.js";
 import { corsPlugin } from "./cors/index.js";
 import { ipFilterPlugin } from "./ip-filter/index.js";
 import type { Middleware, Plugin, PluginContext } from "./plugin.js";
+import { mirrorPlugin } from "./mirror/index.js";
 import { rateLimitPlugin } from "./rate-limit/index.js";
 import { redirectPlugin } from "./redirect/index.js";
 import { securityHeadersPlugin } from "./security-headers/index.js";
 import { rewritePathPlugin } from "./rewrite-path/index.js";
 import { stripPrefixPlugin } from "./strip-prefix/index.js";
+import { CLOSED_UPSTREAM_CLIENT, type UpstreamClient } from "./upstream-client.js";
 
 /** Built-in middlewares by `type`; each is a plugin on the public interface. */
 const BUILTINS: Record<string, { create(options: never, context: PluginContext): Middleware }> = {
@@ -31,7 +35,10 @@ const BUILTINS: Record<string, { create(options: never, context: PluginContext):
   "security-headers": securityHeadersPlugin,
   cors: corsPlugin,
   fault: faultPlugin,
+  mirror: mirrorPlugin,
 };
+
+const SILENT: Logger = pino({ level: "silent" });
 
 /** Instantiate one configured middleware; `plugins` are the user's, by name. */
 export function createMiddleware(
@@ -40,9 +47,11 @@ export function createMiddleware(
   plugins: ReadonlyMap<string, Plugin<unknown>>,
   metrics: PluginMetrics = NO_PLUGIN_METRICS,
   state: Map<string | symbol, unknown> = new Map(),
+  upstream: UpstreamClient = CLOSED_UPSTREAM_CLIENT,
+  log: Logger = SILENT,
 ): Middleware {
   const where = `middlewares.${name}`;
-  const context: PluginContext = { name, metrics, state };
+  const context: PluginContext = { name, metrics, state, upstream, log };
   if (config.type === "plugin") {
     const plugin = plugins.get(config.plugin);
     if (plugin === undefined) {

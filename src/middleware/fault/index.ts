@@ -1,24 +1,10 @@
 import type { z } from "zod";
 import type { DirectResponse, Exchange } from "../plugin.js";
 import { definePlugin } from "../plugin.js";
+import { Share } from "../share.js";
 import type { faultMiddlewareSchema } from "./schema.js";
 
 type Options = z.output<typeof faultMiddlewareSchema>;
-
-/**
- * Spreads a percentage evenly over the requests: of every 100 it sees, exactly
- * `percentage` are chosen (deterministic, so a test or a drill knows the count).
- */
-class Share {
-  private credit = 0;
-  constructor(private readonly percentage: number) {}
-  take(): boolean {
-    this.credit += this.percentage;
-    if (this.credit < 100) return false;
-    this.credit -= 100;
-    return true;
-  }
-}
 
 /**
  * `type: fault` — chaos testing: delay (fixed or a random range) and abort (a
