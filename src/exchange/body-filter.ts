@@ -1,5 +1,6 @@
 // Hot path (only for exchanges whose middlewares filter a body): the chain of body filters.
-import type { BodyFilter, BodySink } from "../middleware/plugin.js";
+import type { HeaderList } from "../http1/headers.js";
+import type { BodyFilter, BodySink, Exchange, Middleware, ResponseHeadView, UpstreamRequestHead } from "../middleware/plugin.js";
 
 /** Where the last filter's output goes: the exchange, which frames it for the wire. */
 export interface FilterOutput {
@@ -140,4 +141,53 @@ export function writeChunk(socket: { write(b: Buffer | string, enc?: BufferEncod
   socket.write(`${chunk.length.toString(16)}\r\n`, "latin1");
   socket.write(chunk);
   return socket.write(CRLF);
+}
+
+/**
+ * The body filters the middlewares of `list` return for this exchange (null: none).
+ * If one throws, those already returned are destroyed and the error goes to the caller.
+ */
+export function collectFilters(
+  list: readonly Middleware[],
+  exchange: Exchange,
+  side: "request" | "response",
+  head: UpstreamRequestHead | ResponseHeadView,
+): BodyFilter[] | null {
+  let filters: BodyFilter[] | null = null;
+  try {
+    for (const mw of list) {
+      const filter = side === "request" ? mw.onRequestBody!(exchange, head as UpstreamRequestHead) : mw.onResponseBody!(exchange, head as ResponseHeadView);
+      if (filter !== undefined) (filters ??= []).push(filter);
+    }
+  } catch (err) {
+    if (filters !== null) new FilterChain(filters, IGNORE_OUTPUT).destroy();
+    throw err;
+  }
+  return filters;
+}
+
+const IGNORE_OUTPUT: FilterOutput = { data() {}, end() {}, failed() {} };
+
+/**
+ * The Content-Length the filters kept, as a number (Transfer-Encoding then goes), or
+ * -1 when they deleted it or it is not plain digits (it goes: the gateway frames the body).
+ */
+export function keptLength(headers: HeaderList): number {
+  const declared = headers.get("content-length");
+  const length = declared === undefined ? -1 : decimalLength(declared);
+  if (length >= 0) headers.delete("transfer-encoding");
+  else headers.delete("content-length");
+  return length;
+}
+
+/** A Content-Length value as a number, or -1 when it is not plain decimal digits. */
+function decimalLength(value: string): number {
+  if (value.length === 0 || value.length > 15) return -1;
+  let n = 0;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return -1;
+    n = n * 10 + c;
+  }
+  return n;
 }

@@ -9,7 +9,7 @@ import type { BackendState, SelectContext } from "../service/balancers/types.js"
 import { Admission, type Admittee } from "../service/admission.js";
 import { type ServiceBackend, selectBackend } from "../service/service.js";
 import type { ConnectionUser, PoolClient, UpstreamConnection } from "../upstream/pool.js";
-import { FilterChain, type FilterOutput, Framing, framedChunk, LAST_CHUNK, writeChunk } from "./body-filter.js";
+import { collectFilters, FilterChain, type FilterOutput, Framing, framedChunk, keptLength, LAST_CHUNK, writeChunk } from "./body-filter.js";
 import { type HedgeOwner, HedgeTry } from "./hedge.js";
 import { hasDotSegment } from "./path-safety.js";
 import { directResponseHead, errorResponse, RETRY_AFTER, STATUS_REASON } from "./responses.js";
@@ -411,32 +411,22 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
 
   /** Ask the middlewares for request body filters; false when one failed (the exchange is answered). */
   private openRequestFilters(): boolean {
-    const list = this.target!.onRequestBody;
     const head = this.upstreamHead!;
-    let filters: BodyFilter[] | null = null;
-    for (let i = 0; i < list.length; i++) {
-      let filter: BodyFilter | undefined;
-      try {
-        filter = list[i]!.onRequestBody!(this, head);
-      } catch (err) {
-        if (filters !== null) for (const f of filters) f.destroy?.();
-        this.pluginFailed(err);
-        return false;
-      }
-      if (filter !== undefined) (filters ??= []).push(filter);
+    let filters: BodyFilter[] | null;
+    try {
+      filters = collectFilters(this.target!.onRequestBody, this, "request", head);
+    } catch (err) {
+      this.pluginFailed(err);
+      return false;
     }
     if (filters === null) return true;
-    const headers = head.headers;
-    const declared = headers.get("content-length");
-    const length = declared === undefined ? -1 : decimalLength(declared);
+    const length = keptLength(head.headers);
     if (length >= 0) {
       this.reqFraming = Framing.Length;
       this.reqOutRemaining = length;
-      headers.delete("transfer-encoding");
     } else {
-      headers.delete("content-length");
       this.reqFraming = Framing.Chunked;
-      headers.set("Transfer-Encoding", "chunked");
+      head.headers.set("Transfer-Encoding", "chunked");
     }
     if (this.head.bodyKind === BodyKind.Chunked) this.reqFilterDecoder = new ChunkedDecoder();
     // What arrived so far is raw: it goes through the filters; the replay keeps their output.
@@ -1058,18 +1048,12 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
   private openResponseFilters(view: ResponseHeadView): boolean {
     const status = view.status;
     if (this.head.method === "HEAD" || status < 200 || status === 204 || status === 304) return false;
-    const list = this.target!.onResponseBody;
-    let filters: BodyFilter[] | null = null;
-    for (let i = 0; i < list.length; i++) {
-      let filter: BodyFilter | undefined;
-      try {
-        filter = list[i]!.onResponseBody!(this, view);
-      } catch (err) {
-        if (filters !== null) for (const f of filters) f.destroy?.();
-        this.pluginFailed(err);
-        return true;
-      }
-      if (filter !== undefined) (filters ??= []).push(filter);
+    let filters: BodyFilter[] | null;
+    try {
+      filters = collectFilters(this.target!.onResponseBody, this, "response", view);
+    } catch (err) {
+      this.pluginFailed(err);
+      return true;
     }
     if (filters === null) return false;
     this.resFilters = new FilterChain(filters, new ResponseOutput(this));
@@ -1082,14 +1066,11 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     const http10 = this.head.versionMinor === 0;
     if (head.bodyKind === BodyKind.Length) this.resRemaining = head.contentLength;
     else if (head.bodyKind === BodyKind.Chunked) this.resDecoder = new ChunkedDecoder();
-    const declared = headers.get("content-length");
-    const length = declared === undefined ? -1 : decimalLength(declared);
+    const length = keptLength(headers);
     if (length >= 0) {
       this.resFraming = Framing.Length;
       this.resOutRemaining = length;
-      headers.delete("transfer-encoding");
     } else {
-      headers.delete("content-length");
       if (http10) {
         this.resFraming = Framing.Close;
         this.closeAfter = true;
@@ -1511,18 +1492,6 @@ function describeFailure(err: UpstreamError): string {
     case "pool-exhausted":
       return "every connection to the backend is busy";
   }
-}
-
-/** A Content-Length value as a number, or -1 when it is not plain decimal digits. */
-function decimalLength(value: string): number {
-  if (value.length === 0 || value.length > 15) return -1;
-  let n = 0;
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i) - 48;
-    if (c < 0 || c > 9) return -1;
-    n = n * 10 + c;
-  }
-  return n;
 }
 
 /** Feeds a chunked body's decoded data to a filter chain. */

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { exited, startBuilt, until } from "../helpers/cli.js";
 import { freePort, get, startBackend, type TestBackend } from "../helpers/net.js";
+import { pidsConnectedTo, workerPids } from "../helpers/process.js";
 
 let dir: string;
 let backend: TestBackend;
@@ -19,15 +19,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function workerPids(logs: string): number[] {
-  return [...logs.matchAll(/"pid":(\d+)[^\n]*"msg":"gateway started"/g)].map((m) => Number(m[1]));
-}
 
-/** Pids holding a TCP connection to the backend (kept alive after their requests). */
-function pidsConnectedTo(port: number): Set<number> {
-  const out = execFileSync("ss", ["-tnpH", "state", "established", "dport", `= :${port}`], { encoding: "utf8" });
-  return new Set([...out.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1])));
-}
 
 for (const algorithm of ["gcra", "sliding-window"]) {
   test(`with --workers 2 the in-memory ${algorithm} limit is exact across the workers and survives a reload`, async () => {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { execFile, execFileSync, spawn } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { tmpdir } from "node:os";
@@ -9,7 +9,7 @@ import { defaultConfigOnFreePorts } from "./default-config.js";
 import { runBuilt, startBuilt } from "../helpers/cli.js";
 import { freePort, get as getOnce, startBackend, type TestBackend } from "../helpers/net.js";
 import { type ParsedFamily, parseExposition, sampleValue, samples } from "../helpers/prometheus.js";
-import { exited, exitedWithin, killGroups, outputOf, ownGroup, until } from "../helpers/process.js";
+import { exited, exitedWithin, killGroups, outputOf, ownGroup, pidsConnectedTo, until, workerPids } from "../helpers/process.js";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const CLI = ["--import", "tsx", join(ROOT, "src/cli/main.ts")];
@@ -32,16 +32,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** Pids of the worker processes that logged "gateway started". */
-function workerPids(logs: string): number[] {
-  return [...logs.matchAll(/"pid":(\d+)[^\n]*"msg":"gateway started"/g)].map((m) => Number(m[1]));
-}
 
-/** Pids holding an established TCP connection to the backend's port (from ss). */
-function pidsConnectedTo(port: number): Set<number> {
-  const out = execFileSync("ss", ["-tnpH", "state", "established", "dport", `= :${port}`], { encoding: "utf8" });
-  return new Set([...out.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1])));
-}
 
 test("--workers 2 runs two gateway processes sharing the listener; SIGHUP and divisor reload reach both; a dead worker is restarted; SIGTERM drains them", async () => {
   const port = await freePort();

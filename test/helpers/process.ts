@@ -1,4 +1,4 @@
-import type { ChildProcess } from "node:child_process";
+import { type ChildProcess, execFileSync } from "node:child_process";
 
 /** Everything a child process writes on stdout and stderr, so far. */
 export function outputOf(child: ChildProcess): () => string {
@@ -80,4 +80,15 @@ export async function exitedWithin(child: ChildProcess, timeoutMs: number): Prom
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** Pids of the worker processes that logged "gateway started". */
+export function workerPids(logs: string): number[] {
+  return [...logs.matchAll(/"pid":(\d+)[^\n]*"msg":"gateway started"/g)].map((m) => Number(m[1]));
+}
+
+/** Pids holding an established TCP connection to `port` (from ss), e.g. workers kept alive to a backend. */
+export function pidsConnectedTo(port: number): Set<number> {
+  const out = execFileSync("ss", ["-tnpH", "state", "established", "dport", `= :${port}`], { encoding: "utf8" });
+  return new Set([...out.matchAll(/pid=(\d+)/g)].map((m) => Number(m[1])));
 }
