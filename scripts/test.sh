@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 # (metrics tests parse /metrics with it), script(1) from bsdutils (the pretty-logs test
 # runs the CLI on a pseudo-terminal), Prometheus itself (test/deploy/ runs
 # promtool and a Prometheus of its own in a temp dir on a free port; the package's
-# system service is never used).
+# system service is never used), Chromium (test/browser/ drives it with playwright-core).
 missing=()
 command -v wrk >/dev/null || missing+=(wrk)
 command -v nginx >/dev/null || missing+=(nginx-light)
@@ -23,6 +23,7 @@ command -v script >/dev/null || missing+=(bsdutils)
 # Prometheus on its own, without its recommended prometheus-node-exporter (another system service).
 no_recommends=()
 [ -x /usr/bin/prometheus ] && [ -x /usr/bin/promtool ] || no_recommends+=(prometheus)
+[ -x /usr/bin/chromium ] || no_recommends+=(chromium)
 if [ ${#missing[@]} -gt 0 ] || [ ${#no_recommends[@]} -gt 0 ]; then
   echo "installing Debian packages: ${missing[*]} ${no_recommends[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
