@@ -1,4 +1,5 @@
 // Hot path (only for exchanges whose middlewares filter a body): the chain of body filters.
+import type { ChunkSink } from "../http1/chunked.js";
 import type { HeaderList } from "../http1/headers.js";
 import type { BodyFilter, BodySink, Exchange, Middleware, ResponseHeadView, UpstreamRequestHead } from "../middleware/plugin.js";
 
@@ -41,7 +42,7 @@ class StageSink implements BodySink {
  * `output`. A filter that throws, or calls `sink.error`, ends the chain: the output's
  * `failed` decides what the exchange does, and every filter is destroyed.
  */
-export class FilterChain {
+export class FilterChain implements ChunkSink {
   /** Set once the chain ended (its output ended, or it failed, or it was destroyed). */
   closed = false;
   /** Set once `end` was called (the input is complete). */
@@ -58,6 +59,11 @@ export class FilterChain {
   /** A chunk of the body, which the chain may keep: pass a buffer nothing else will reuse. */
   write(chunk: Buffer): void {
     if (!this.closed && !this.inputEnded && chunk.length > 0) this.feed(0, chunk);
+  }
+
+  /** ChunkSink: a chunked body's decoded data goes straight in (the range views a buffer Node never reuses). */
+  onData(buf: Buffer, start: number, end: number): void {
+    if (end > start) this.write(buf.subarray(start, end));
   }
 
   /** The input body is complete (further calls do nothing). */

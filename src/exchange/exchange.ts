@@ -1,6 +1,6 @@
 // Hot path: one request/response pair, from routed head to logged response.
 import { BodyFilterError, HttpParseError, UpstreamError, type UpstreamFailure, statusForUpstreamFailure } from "../errors.js";
-import { ChunkedDecoder, type ChunkSink } from "../http1/chunked.js";
+import { ChunkedDecoder } from "../http1/chunked.js";
 import { HeaderList } from "../http1/headers.js";
 import { parseResponseHead } from "../http1/parse-response.js";
 import { BodyKind, type RequestHead, type ResponseHead } from "../http1/types.js";
@@ -130,8 +130,6 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
   private reqFilterDecoder: ChunkedDecoder | null = null;
   private reqFraming = Framing.Length;
   private reqOutRemaining = 0;
-  /** The filtered request body has not ended yet. */
-  private reqFilterOpen = false;
 
   constructor(client: ClientSide, head: RequestHead, host: string) {
     this.client = client;
@@ -437,7 +435,6 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
       this.replay = [];
       this.replayBytes = 0;
     }
-    this.reqFilterOpen = true;
     const chain = new FilterChain(filters, new RequestOutput(this));
     this.reqFilters = chain;
     if (raw !== null) for (const chunk of raw) this.feedRequestFilters(chunk);
@@ -454,7 +451,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
       return;
     }
     try {
-      decoder.push(raw, 0, raw.length, new FilterFeed(chain));
+      decoder.push(raw, 0, raw.length, chain);
     } catch (err) {
       // reqDecoder validated these bytes already; a disagreement is a bug, not the client's fault.
       chain.fail(err);
@@ -463,7 +460,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
 
   /** RequestOutput: a chunk of the filtered request body, towards the backend. */
   filteredRequestData(chunk: Buffer): void {
-    if (this.phase === Phase.Done || !this.reqFilterOpen) return;
+    if (this.phase === Phase.Done || this.reqFilters === null) return;
     if (this.reqFraming === Framing.Length) {
       if (chunk.length > this.reqOutRemaining) {
         this.filteredRequestFailed(new Error("a request body filter sent more bytes than the Content-Length it kept"));
@@ -476,13 +473,12 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
 
   /** RequestOutput: the filtered request body is complete. */
   filteredRequestEnd(): void {
-    if (this.phase === Phase.Done || !this.reqFilterOpen) return;
+    if (this.phase === Phase.Done || this.reqFilters === null) return;
     if (this.reqFraming === Framing.Length && this.reqOutRemaining !== 0) {
       this.filteredRequestFailed(new Error(`a request body filter ended ${this.reqOutRemaining} bytes short of the Content-Length it kept`));
       return;
     }
     if (this.reqFraming === Framing.Chunked) this.sendUpstreamBody(LAST_CHUNK);
-    this.reqFilterOpen = false;
     this.reqFilters = null;
     if (this.upstream !== null) this.armResponseTimeout();
   }
@@ -492,7 +488,6 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     if (this.phase === Phase.Done) return;
     this.reqFilters?.destroy();
     this.reqFilters = null;
-    this.reqFilterOpen = false;
     if (err instanceof BodyFilterError) {
       this.refuseClient(err.code, err.status, err.message);
       return;
@@ -558,7 +553,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     }
     if (this.reqDone) {
       if (this.reqFilters !== null) this.reqFilters.end();
-      else if (this.upstream !== null && !this.reqFilterOpen) this.armResponseTimeout();
+      else if (this.upstream !== null) this.armResponseTimeout();
     }
     return used;
   }
@@ -621,7 +616,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     const overall = service.retries.timeout;
     if (overall !== undefined && performance.now() - this.startTime >= overall) return undefined;
     if (!this.retryable()) return undefined;
-    if (this.bodySent && !(this.reqDone && !this.reqFilterOpen && this.replay !== null)) return undefined;
+    if (this.bodySent && !(this.reqDone && this.reqFilters === null && this.replay !== null)) return undefined;
     const next = this.pickBackend(this.backend);
     if (next === undefined || next === this.backend) return undefined;
     if (!service.budget.tryRetry()) return undefined;
@@ -695,7 +690,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
       this.client.socket.resume();
     }
     // While the body is still arriving, the client connection's body deadline stands.
-    if (this.reqDone && !this.reqFilterOpen) this.armResponseTimeout();
+    if (this.reqDone && this.reqFilters === null) this.armResponseTimeout();
   }
 
   private armResponseTimeout(): void {
@@ -1105,7 +1100,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     if (head.bodyKind === BodyKind.Chunked) {
       let used: number;
       try {
-        used = this.resDecoder!.push(buf, start, buf.length, new FilterFeed(chain));
+        used = this.resDecoder!.push(buf, start, buf.length, chain);
       } catch {
         this.errorCode = "ERR_UPSTREAM_PROTOCOL_ERROR";
         this.backend!.pool.stats.failures["protocol-error"]++;
@@ -1134,7 +1129,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     const conn = this.upstream;
     if (conn !== null) {
       this.upstream = null;
-      if (reusable && this.reqDone && !this.reqFilterOpen && !conn.closed) conn.release();
+      if (reusable && this.reqDone && this.reqFilters === null && !conn.closed) conn.release();
       else conn.destroy();
       const backend = this.backend!;
       backend.active--;
@@ -1336,7 +1331,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     const conn = this.upstream;
     if (conn !== null) {
       this.upstream = null;
-      if (upstreamReusable && this.reqDone && !this.reqFilterOpen && !conn.closed) conn.release();
+      if (upstreamReusable && this.reqDone && this.reqFilters === null && !conn.closed) conn.release();
       else conn.destroy();
     }
     const backend = this.backend!;
@@ -1491,15 +1486,6 @@ function describeFailure(err: UpstreamError): string {
       return "no backend is available";
     case "pool-exhausted":
       return "every connection to the backend is busy";
-  }
-}
-
-/** Feeds a chunked body's decoded data to a filter chain. */
-class FilterFeed implements ChunkSink {
-  constructor(private readonly chain: FilterChain) {}
-  onData(buf: Buffer, start: number, end: number): void {
-    // The range is a view of a buffer Node gave us whole (never reused), so keeping it is safe.
-    if (end > start) this.chain.write(buf.subarray(start, end));
   }
 }
 
