@@ -5,6 +5,7 @@
  * import { createGateway, defineConfig, definePlugin } from "divisor";
  */
 export { createGateway, type Gateway, type GatewayOptions, type BoundAddress } from "./gateway/gateway.js";
+export { SplitWeightsError, type SplitSide, type SplitSnapshot } from "./gateway/split-weights.js";
 export { defineConfig } from "./config/define.js";
 export { loadConfigFile, validateConfig } from "./config/load.js";
 export type {

@@ -19,6 +19,7 @@ import { describeFailure, type GatewayLoggers, GatewayLogs } from "../observabil
 import { MiddlewareStates } from "../middleware/state.js";
 import { GatewayUpstreamClient } from "../middleware/upstream-client.js";
 import { compileRuntime, type RuntimeLogging } from "./runtime.js";
+import { type SplitSnapshot, SplitWeights } from "./split-weights.js";
 import { TracingOwner } from "./tracing.js";
 
 export interface GatewayOptions {
@@ -99,6 +100,26 @@ export interface Gateway {
    * gateway.setBackendState("api", "10.0.0.11:3000", "drain");
    */
   setBackendState(service: string, address: string, state: AdminState): BackendSnapshot | undefined;
+  /** Every router's traffic split (routers with `split:`): the weights in force, and whether they were set at run time. */
+  splits(): SplitSnapshot[];
+  /**
+   * Put other weights in force on a router's split, in place of the configuration's
+   * (a blue/green flip without a reload): every service of the split gets a weight,
+   * whole numbers ≥ 0, one above 0. The next request is chosen by them; requests in
+   * flight finish on the service they got; sticky users of a service whose weight
+   * is now 0 move. The weights are kept across reloads that leave the router's
+   * split in the configuration as it was; a reload that changes it drops them.
+   * Tenant routers are named "<tenant>/<router>". Throws a SplitWeightsError
+   * (with a stable `code`) for an unknown router, one without a split, or bad weights.
+   *
+   * @example
+   * gateway.setSplitWeights("shop", { blue: 0, green: 100 });
+   * // later, back to the configuration's weights:
+   * gateway.clearSplitWeights("shop");
+   */
+  setSplitWeights(router: string, weights: Readonly<Record<string, number>>): SplitSnapshot;
+  /** Put the configuration's weights back in force on a router's split (see setSplitWeights). */
+  clearSplitWeights(router: string): SplitSnapshot;
   /** The validated configuration in force (deeply frozen). */
   readonly config: DivisorConfig;
   /** The admin listener's bound address (after listen), when `admin` is configured. */
@@ -156,6 +177,8 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
   private readonly upstream = new GatewayUpstreamClient(() => this.runtime.services);
   /** The tracer provider (lazily loaded), kept across reloads like the registries. */
   private readonly tracing = new TracingOwner();
+  /** Split weights set at run time, kept across reloads that keep the router's split. */
+  private readonly splitWeights: SplitWeights;
   private readonly plugins: ReadonlyMap<string, Plugin<unknown>>;
   private readonly source: string;
   readonly loadConfig: (() => Promise<DivisorConfigInput | DivisorConfig>) | undefined;
@@ -182,7 +205,13 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
     this.accessSinks = new AccessLogSinks(this.logs.get("access"));
     this.gatewayMetrics = new GatewayMetrics(this.current.metrics);
     this.registry = new BackendRegistry(boundsInMs(this.current.metrics.buckets), this.logs);
-    this.metricsSources = { registry: this.registry, listeners: () => this.listenerByAddress.values(), tracing: () => this.tracing.stats };
+    this.splitWeights = new SplitWeights(this.logs);
+    this.metricsSources = {
+      registry: this.registry,
+      listeners: () => this.listenerByAddress.values(),
+      tracing: () => this.tracing.stats,
+      splits: () => this.splits(),
+    };
     const live = new Set<string>();
     this.runtime = compileRuntime(this.current, this.registry, this.plugins, live, this.gatewayMetrics, this.runtimeLogging(), null, this.middlewareStates, this.upstream);
     // Health checks start with the configuration, not with the first request.
@@ -207,6 +236,22 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
     if (backend === undefined) return undefined;
     setAdminState(backend, state);
     return this.registry.snapshot().find((b) => b.service === service && b.address === address);
+  }
+
+  splits(): SplitSnapshot[] {
+    return this.splitWeights.snapshots(this.runtime);
+  }
+
+  split(router: string): SplitSnapshot {
+    return this.splitWeights.snapshot(this.runtime, router);
+  }
+
+  setSplitWeights(router: string, weights: Readonly<Record<string, number>>): SplitSnapshot {
+    return this.splitWeights.set(this.runtime, router, weights);
+  }
+
+  clearSplitWeights(router: string): SplitSnapshot {
+    return this.splitWeights.clear(this.runtime, router);
   }
 
   listeners(): ListenerSnapshot[] {
@@ -366,6 +411,8 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
       }
       runtime = { ...runtime, tracer: tracing.tracer };
       tracing.commit();
+      // Before the table serves its first request, so no request sees the file's weights in between.
+      this.splitWeights.carryOver(runtime);
       this.current = validated;
       this.runtime = runtime;
       this.logs.configure(validated.logging);

@@ -11,6 +11,7 @@ export interface SplitSource {
 export interface SplitArm<T> {
   /** Service name, also the sticky cookie's value. */
   readonly service: string;
+  /** Its weight as configured (the file's); the weights in force are the split's `weights`. */
   readonly weight: number;
   /** The target to use when the request already carries the right sticky cookie (or there is none). */
   readonly target: T;
@@ -28,13 +29,28 @@ export interface SplitRule {
 }
 
 /**
+ * The weights in force and the round-robin position over them. Replaced whole,
+ * never edited: a change of weights applies to the next request entirely.
+ */
+interface Weighting {
+  readonly weights: Float64Array;
+  readonly current: Float64Array;
+  readonly total: number;
+}
+
+function weighting(weights: readonly number[]): Weighting {
+  let total = 0;
+  for (const w of weights) total += w;
+  return { weights: Float64Array.from(weights), current: new Float64Array(weights.length), total };
+}
+
+/**
  * Chooses among a router's targets: A/B rules first, then a sticky cookie naming
  * an arm that still has weight, then smooth weighted round-robin (nginx's: exact
  * shares, evenly interleaved, deterministic).
  */
 export class TrafficSplit<T> {
-  private readonly current: Float64Array;
-  private readonly total: number;
+  private weighting: Weighting;
 
   constructor(
     readonly arms: readonly SplitArm<T>[],
@@ -42,10 +58,22 @@ export class TrafficSplit<T> {
     /** Sticky cookie name, or null. */
     private readonly sticky: string | null,
   ) {
-    this.current = new Float64Array(arms.length);
-    let total = 0;
-    for (let i = 0; i < arms.length; i++) total += arms[i]!.weight;
-    this.total = total;
+    this.weighting = weighting(arms.map((a) => a.weight));
+  }
+
+  /** The weights in force, in the order of `arms`. */
+  get weights(): readonly number[] {
+    return Array.from(this.weighting.weights);
+  }
+
+  /**
+   * Put other weights in force (one per arm, in the order of `arms`; integers ≥ 0,
+   * one above 0 — the caller checked): the next request is chosen by them, and the
+   * round-robin starts over.
+   */
+  setWeights(weights: readonly number[]): void {
+    if (weights.length !== this.arms.length) throw new RangeError(`a split of ${this.arms.length} services takes ${this.arms.length} weights, got ${weights.length}`);
+    this.weighting = weighting(weights);
   }
 
   choose(req: SplitSource): T {
@@ -55,22 +83,22 @@ export class TrafficSplit<T> {
       const v = rule.cookie ? req.cookie(rule.name) : req.header(rule.name);
       if (v !== undefined && (rule.value === null || v === rule.value)) return this.stickTo(arms[rule.arm]!, req);
     }
+    // Read once: every decision of this request uses the same weights.
+    const { weights, current, total } = this.weighting;
     if (this.sticky !== null) {
       const remembered = req.cookie(this.sticky);
       if (remembered !== undefined) {
         for (let i = 0; i < arms.length; i++) {
-          const arm = arms[i]!;
-          if (arm.service === remembered && arm.weight > 0) return arm.target;
+          if (arms[i]!.service === remembered && weights[i]! > 0) return arms[i]!.target;
         }
       }
     }
-    const current = this.current;
     let best = 0;
     for (let i = 0; i < arms.length; i++) {
-      current[i]! += arms[i]!.weight;
+      current[i]! += weights[i]!;
       if (current[i]! > current[best]!) best = i;
     }
-    current[best]! -= this.total;
+    current[best]! -= total;
     return arms[best]!.assign;
   }
 

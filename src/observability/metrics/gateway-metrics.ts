@@ -32,6 +32,15 @@ export interface MetricsSources {
   listeners(): Iterable<ListenerGauge>;
   /** The tracer's own counters, once tracing has been configured; else null. */
   tracing?(): TracingStats | null;
+  /** The traffic splits of the table in force. */
+  splits?(): Iterable<SplitGauge>;
+}
+
+/** A router's traffic split as a scrape shows it. */
+export interface SplitGauge {
+  readonly router: string;
+  readonly services: readonly { readonly service: string; readonly weight: number }[];
+  readonly overridden: boolean;
 }
 
 const BREAKER_STATES = ["closed", "open", "half_open"] as const;
@@ -146,6 +155,7 @@ export class GatewayMetrics {
     if (this.enabled) this.renderRequests(w);
     this.renderListeners(w, sources);
     this.renderBackends(w, sources.registry);
+    if (sources.splits !== undefined) renderSplits(w, [...sources.splits()]);
     this.renderReloads(w);
     sources.tracing?.()?.render(w);
     this.plugins.render(w);
@@ -280,4 +290,11 @@ export class GatewayMetrics {
     w.family("divisor_config_last_reload_success_timestamp_seconds", "gauge", "When the configuration in force was loaded (Unix time).", "seconds");
     w.sample([], this.lastSuccessAt);
   }
+}
+
+function renderSplits(w: ExpositionWriter, splits: readonly SplitGauge[]): void {
+  w.family("divisor_split_weight", "gauge", "The weight in force of each service of a router's traffic split (set by the configuration or through the admin API).");
+  for (const s of splits) for (const side of s.services) w.sample([["router", s.router], ["service", side.service]], side.weight);
+  w.family("divisor_split_weights_overridden", "gauge", "1 when the router's split weights were set at run time (admin API) in place of the configuration's, else 0.");
+  for (const s of splits) w.sample([["router", s.router]], s.overridden ? 1 : 0);
 }
