@@ -7,11 +7,24 @@
 import type { DivisorConfig } from "../config/schema.js";
 import type { AdminPrincipal } from "./types.js";
 
-/** Services the tenant's routers use. */
+/** Services the tenant's routers use, the services of their traffic splits included. */
 export function tenantServices(config: DivisorConfig, tenant: string): Set<string> {
   const services = new Set<string>();
-  for (const router of Object.values(config.tenants[tenant]?.routers ?? {})) if (router.service !== undefined) services.add(router.service);
+  for (const router of Object.values(config.tenants[tenant]?.routers ?? {})) {
+    if (router.service !== undefined) services.add(router.service);
+    for (const side of router.split?.services ?? []) services.add(side.service);
+    for (const rule of router.split?.match ?? []) services.add(rule.service);
+  }
   return services;
+}
+
+/** The router names the caller may see ("<tenant>/<router>" for a tenant's), top-level routers first. */
+export function visibleRouters(config: DivisorConfig, principal: AdminPrincipal): string[] {
+  const names: string[] = principal.tenant === undefined ? Object.keys(config.routers) : [];
+  for (const [tenant, t] of Object.entries(config.tenants)) {
+    if (principal.tenant === undefined || principal.tenant === tenant) for (const local of Object.keys(t.routers)) names.push(`${tenant}/${local}`);
+  }
+  return names;
 }
 
 /** Middlewares the tenant's routers run. */

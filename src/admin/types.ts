@@ -6,6 +6,7 @@ import type { AdminConfig } from "../config/schema-observability.js";
 import type { DivisorConfig, DivisorConfigInput } from "../config/schema.js";
 import type { RuntimeTable } from "../exchange/types.js";
 import type { BoundAddress, ListenerSnapshot } from "../gateway/gateway.js";
+import type { SplitSnapshot } from "../gateway/split-weights.js";
 import type { GatewayLoggers } from "../observability/logging.js";
 import type { MetricsSources, GatewayMetrics } from "../observability/metrics/gateway-metrics.js";
 import type { AdminState, BackendSnapshot, ServiceSnapshot } from "../service/service.js";
@@ -27,6 +28,12 @@ export interface AdminGateway {
   /** The compiled table in force (routers in precedence order). */
   table(): RuntimeTable;
   setBackendState(service: string, address: string, state: AdminState): BackendSnapshot | undefined;
+  /** Every split router's weights in force (GET /api/routers). */
+  splits(): SplitSnapshot[];
+  /** One router's split; the split-weights calls throw SplitWeightsError for an unknown router, one without a split, or bad weights. */
+  split(router: string): SplitSnapshot;
+  setSplitWeights(router: string, weights: Readonly<Record<string, number>>): SplitSnapshot;
+  clearSplitWeights(router: string): SplitSnapshot;
   /** Re-reads the configuration from its source, when the gateway was given one. */
   readonly loadConfig: (() => Promise<DivisorConfigInput | DivisorConfig>) | undefined;
   reload(config?: DivisorConfigInput | DivisorConfig): Promise<void>;

@@ -51,7 +51,7 @@ describe("admin API state endpoints", () => {
       ["api-get", "acme/shop", "api", "catchall"],
       "priority first, then the most specific host",
     );
-    assert.deepEqual(routers[2], { rank: 3, name: "api", tenant: null, hosts: ["*"], match: { path: { prefix: "/api" } }, priority: 0, middlewares: ["strip"], service: "api" });
+    assert.deepEqual(routers[2], { rank: 3, name: "api", tenant: null, hosts: ["*"], match: { path: { prefix: "/api" } }, priority: 0, middlewares: ["strip"], service: "api", split: null });
     assert.deepEqual(routers[1]!.hosts, ["acme.example.com"]);
     assert.equal(routers[1]!.tenant, "acme");
     assert.equal(routers[0]!.priority, 5);

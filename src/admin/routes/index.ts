@@ -9,6 +9,7 @@ import { allocationProfile, cpuProfile, heapSnapshot } from "./profile.js";
 import { reloadRoute } from "./reload.js";
 import { routers } from "./routers.js";
 import { runtimeRoute } from "./runtime.js";
+import { deleteSplit, getSplit, putSplit } from "./split.js";
 import { backendState, service, services } from "./services.js";
 
 /** GET /api: the endpoints this admin API has, for people and scripts exploring it. */
@@ -38,6 +39,9 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
   metrics,
   config,
   routers,
+  getSplit,
+  putSplit,
+  deleteSplit,
   services,
   service,
   backendState,
