@@ -266,7 +266,7 @@ export const splitSchema = z
       .min(1)
       .refine((list) => list.some((s) => s.weight > 0), { message: "at least one service needs a weight above 0" })
       .refine((list) => new Set(list.map((s) => s.service)).size === list.length, { message: "each service appears once" })
-      .meta({ description: "Services and their weights (canary: 95/5; blue/green: 100/0, flipped by a reload). Requests are spread by smooth weighted round-robin: exact shares, evenly interleaved." }),
+      .meta({ description: "Services and their weights (canary: 95/5; blue/green: 100/0, flipped by a reload or at run time with PUT /api/routers/:router/split). Requests are spread by smooth weighted round-robin: exact shares, evenly interleaved." }),
     match: z
       .array(
         z.union([

@@ -83,16 +83,16 @@ export class TrafficSplit<T> {
       const v = rule.cookie ? req.cookie(rule.name) : req.header(rule.name);
       if (v !== undefined && (rule.value === null || v === rule.value)) return this.stickTo(arms[rule.arm]!, req);
     }
-    // Read once: every decision of this request uses the same weights.
-    const { weights, current, total } = this.weighting;
     if (this.sticky !== null) {
       const remembered = req.cookie(this.sticky);
       if (remembered !== undefined) {
+        const weights = this.weighting.weights;
         for (let i = 0; i < arms.length; i++) {
           if (arms[i]!.service === remembered && weights[i]! > 0) return arms[i]!.target;
         }
       }
     }
+    const { weights, current, total } = this.weighting;
     let best = 0;
     for (let i = 0; i < arms.length; i++) {
       current[i]! += weights[i]!;
