@@ -5,7 +5,7 @@
 import type { AdminConfig } from "../config/schema-observability.js";
 import type { DivisorConfig, DivisorConfigInput } from "../config/schema.js";
 import type { RuntimeTable } from "../exchange/types.js";
-import type { BoundAddress, ListenerSnapshot } from "../gateway/gateway.js";
+import type { BoundAddress, ListenerSnapshot, SavedState } from "../gateway/gateway.js";
 import type { SplitSnapshot } from "../gateway/split-weights.js";
 import type { GatewayLoggers } from "../observability/logging.js";
 import type { MetricsSources, GatewayMetrics } from "../observability/metrics/gateway-metrics.js";
@@ -34,6 +34,9 @@ export interface AdminGateway {
   split(router: string): SplitSnapshot;
   setSplitWeights(router: string, weights: Readonly<Record<string, number>>): SplitSnapshot;
   clearSplitWeights(router: string): SplitSnapshot;
+  /** What the admin API changed at run time, for a `--workers` worker that replaces a dead one (restoreState). */
+  savedState(): SavedState;
+  restoreState(state: SavedState): void;
   /** Re-reads the configuration from its source, when the gateway was given one. */
   readonly loadConfig: (() => Promise<DivisorConfigInput | DivisorConfig>) | undefined;
   reload(config?: DivisorConfigInput | DivisorConfig): Promise<void>;

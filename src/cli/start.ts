@@ -22,6 +22,8 @@ interface StartOptions {
 const WORKER_SKIPS_DEMO = "DIVISOR_WORKER_SKIP_DEMO";
 /** The worker's slot (0..N-1), kept by the process that replaces it: the worker label of /metrics. */
 const WORKER_INDEX = "DIVISOR_WORKER_INDEX";
+/** For a worker replacing a dead one: what the admin API changed in the others (split weights), JSON. */
+const WORKER_STATE = "DIVISOR_WORKER_STATE";
 
 export function registerStart(program: Command): void {
   program
@@ -74,6 +76,15 @@ function watchConfig(path: string, onChange: () => void): void {
   });
 }
 
+/** Take over the others' state; a state that cannot be read leaves this worker on the file's (it must not stop it from serving). */
+function restoreInherited(gateway: ReturnType<typeof adminGatewayOf>, json: string, log: Logger): void {
+  try {
+    gateway.restoreState(JSON.parse(json));
+  } catch (err) {
+    log.warn({ err: err instanceof Error ? err.message : String(err) }, "could not take over the other workers' state; this worker starts from the configuration file");
+  }
+}
+
 /** One process serving the gateway (the only one, or a cluster worker). */
 async function runGateway(
   path: string,
@@ -87,6 +98,9 @@ async function runGateway(
   try {
     // The admin API's POST /api/reload and SIGHUP both re-read the file through loadConfig.
     gateway = createGateway(forThisProcess(config), { source: path, logger: log, loadConfig: async () => forThisProcess(await loadConfigFile(path)) });
+    const inherited = process.env[WORKER_STATE];
+    // Before listening: a replacing worker serves no request with weights the others no longer use.
+    if (options.worker && inherited !== undefined) restoreInherited(adminGatewayOf(gateway), inherited, log);
     if (options.worker) {
       const { serveAdminOverIpc } = await import("../admin/cluster/worker.js");
       serveAdminOverIpc(adminGatewayOf(gateway));
@@ -155,8 +169,10 @@ async function runPrimary(path: string, config: DivisorConfig, log: Logger, coun
   let backoffMs = 500;
   const restarts = new Set<NodeJS.Timeout>();
   const slots: WorkerSlot[] = Array.from({ length: count }, (_, index) => ({ index, worker: undefined, restarts: 0 }));
-  const fork = (slot: WorkerSlot) => {
-    slot.worker = cluster.fork({ [WORKER_SKIPS_DEMO]: "1", [WORKER_INDEX]: String(slot.index) });
+  const fork = (slot: WorkerSlot, state?: string) => {
+    const env: Record<string, string> = { [WORKER_SKIPS_DEMO]: "1", [WORKER_INDEX]: String(slot.index) };
+    if (state !== undefined) env[WORKER_STATE] = state;
+    slot.worker = cluster.fork(env);
   };
   // Listening to the workers from the start: one that announces itself before an admin section is configured is still known.
   const { ClusterAdmin } = await import("../admin/cluster/primary.js");
@@ -175,10 +191,13 @@ async function runPrimary(path: string, config: DivisorConfig, log: Logger, coun
     if (stopping) return exitWhenNoWorkers();
     if (slot === undefined) return;
     log.error({ worker: slot.index, pid: worker.process.pid, code, signal, restartInMs: backoffMs }, "worker died; restarting it");
-    const timer = setTimeout(() => {
+    const timer = setTimeout(async () => {
       restarts.delete(timer);
+      // The replacement takes over what the admin API changed in the others (split weights).
+      const state = await admin.cluster.savedState();
+      if (stopping) return;
       slot.restarts++;
-      fork(slot);
+      fork(slot, state);
     }, backoffMs);
     restarts.add(timer);
     backoffMs = Math.min(backoffMs * 2, 30_000);
@@ -230,7 +249,7 @@ class PrimaryAdmin {
   private server: AdminServer | null = null;
 
   constructor(
-    private readonly cluster: ClusterAdmin,
+    readonly cluster: ClusterAdmin,
     private readonly log: Logger,
   ) {}
 

@@ -19,7 +19,7 @@ import { describeFailure, type GatewayLoggers, GatewayLogs } from "../observabil
 import { MiddlewareStates } from "../middleware/state.js";
 import { GatewayUpstreamClient } from "../middleware/upstream-client.js";
 import { compileRuntime, type RuntimeLogging } from "./runtime.js";
-import { type SplitSnapshot, SplitWeights } from "./split-weights.js";
+import { type SavedSplitWeights, type SplitSnapshot, SplitWeights } from "./split-weights.js";
 import { TracingOwner } from "./tracing.js";
 
 export interface GatewayOptions {
@@ -254,6 +254,14 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
     return this.splitWeights.clear(this.runtime, router);
   }
 
+  savedState(): SavedState {
+    return { splitWeights: this.splitWeights.save() };
+  }
+
+  restoreState(state: SavedState): void {
+    if (state.splitWeights !== undefined) this.splitWeights.restore(this.runtime, state.splitWeights);
+  }
+
   listeners(): ListenerSnapshot[] {
     return [...this.listenerByAddress.values()].map((l) => {
       const a = l.address();
@@ -454,6 +462,14 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
     await this.accessSinks.close();
     if (this.demo !== null) await this.demo.close();
   }
+}
+
+/**
+ * State changed at run time through the admin API, as plain data: what a `--workers`
+ * worker replacing a dead one takes over from the others before it serves.
+ */
+export interface SavedState {
+  splitWeights?: SavedSplitWeights;
 }
 
 /** How long a moved or removed admin listener lets its requests in flight finish. */

@@ -57,6 +57,9 @@ interface Override {
   readonly at: string;
 }
 
+/** The weights set at run time, by router, as plain data: what a worker replacing a dead one inherits (`--workers`). */
+export type SavedSplitWeights = Record<string, Override>;
+
 interface Found {
   readonly split: TrafficSplit<RouteTarget>;
   readonly tenant: string | undefined;
@@ -147,12 +150,28 @@ export class SplitWeights {
     return this.view(router, found);
   }
 
+  /** Every weight set at run time, as plain data (see restore). */
+  save(): SavedSplitWeights {
+    return Object.fromEntries(this.byRouter);
+  }
+
+  /**
+   * Take the weights another process of the same gateway set at run time (a worker
+   * replacing a dead one, before it serves), as a reload would carry them over.
+   */
+  restore(table: RuntimeTable, saved: SavedSplitWeights): void {
+    for (const [router, o] of Object.entries(saved)) {
+      if (typeof o?.configured === "string" && Array.isArray(o.weights) && o.weights.every((w) => Number.isSafeInteger(w) && w >= 0)) this.byRouter.set(router, o);
+    }
+    this.carryOver(table, "taken over from the other workers");
+  }
+
   /**
    * `table` was just compiled from a new configuration and is about to serve: put the
    * weights set at run time back on the splits the configuration left as they were;
    * drop, and log, those whose router is gone, has no split, or has another split.
    */
-  carryOver(table: RuntimeTable): void {
+  carryOver(table: RuntimeTable, kept = "kept across the reload"): void {
     const log = this.logs.get("config");
     for (const [router, override] of this.byRouter) {
       const route = table.routers.routes.find((r) => r.name === router);
@@ -167,7 +186,7 @@ export class SplitWeights {
         continue;
       }
       split.setWeights(override.weights);
-      log.info({ router, weights: weightsByService(split) }, "split weights set at run time kept across the reload");
+      log.info({ router, weights: weightsByService(split) }, `split weights set at run time ${kept}`);
     }
   }
 

@@ -31,7 +31,17 @@ async function sides(url: string, n: number): Promise<string[]> {
   return (await Promise.all(Array.from({ length: n }, () => get(url, { agent: false })))).map((r) => r.body);
 }
 
-test("divisor split flips a router of a --workers 2 gateway on every worker at once; GET shows it on each; a reload keeps it; --reset undoes it", { timeout: 120_000 }, async () => {
+/** Waits up to 15 s for /readyz to say every worker is ready (slowly on a loaded machine). */
+async function allReady(admin: string): Promise<void> {
+  let ready = await get(`${admin}/readyz`);
+  for (let i = 0; i < 150 && ready.status !== 200; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    ready = await get(`${admin}/readyz`);
+  }
+  assert.equal(ready.status, 200, ready.body);
+}
+
+test("divisor split flips a router of a --workers 2 gateway on every worker at once; GET shows it on each; a reload and a worker restart keep it; --reset undoes it", { timeout: 120_000 }, async () => {
   const [port, adminPort] = await Promise.all([freePort(), freePort()]);
   const file = join(dir, "split.yaml");
   writeFileSync(
@@ -55,12 +65,7 @@ test("divisor split flips a router of a --workers 2 gateway on every worker at o
   };
   try {
     await until(() => workerPids(logs()).length === 2 && logs().includes("admin API on"), "two workers and the admin API");
-    let ready = await get(`${admin}/readyz`);
-    for (let i = 0; i < 150 && ready.status !== 200; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      ready = await get(`${admin}/readyz`);
-    }
-    assert.equal(ready.status, 200, ready.body);
+    await allReady(admin);
     assert.deepEqual(new Set(await sides(url, 20)), new Set(["blue"]));
 
     const flip = await runBuilt(["split", "shop", "blue=0", "green=100", "--admin", admin]);
@@ -82,6 +87,15 @@ test("divisor split flips a router of a --workers 2 gateway on every worker at o
     assert.equal((logs().match(/split weights set at run time kept across the reload/g) ?? []).length, 2);
     for (const worker of [0, 1]) assert.deepEqual(await weightsOn(worker), { weights: [0, 100], overridden: true });
     assert.deepEqual(new Set(await sides(url, 20)), new Set(["green"]));
+
+    // A worker that dies is replaced by one that takes over the flip before it serves.
+    const [first] = workerPids(logs());
+    process.kill(first!, "SIGKILL");
+    await until(() => workerPids(logs()).length === 3, "the dead worker to be replaced");
+    await allReady(admin);
+    assert.match(logs(), /split weights set at run time taken over from the other workers/);
+    for (const worker of [0, 1]) assert.deepEqual(await weightsOn(worker), { weights: [0, 100], overridden: true }, `worker ${worker} after the restart`);
+    assert.deepEqual(new Set(await sides(url, 40)), new Set(["green"]), "the replacing worker sends no request to blue");
 
     const show = await runBuilt(["split", "shop", "--admin", admin]);
     assert.equal(show.code, 0, show.err);

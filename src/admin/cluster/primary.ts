@@ -9,7 +9,9 @@
  * - /healthz itself, and /readyz ready when every worker is;
  * - any other route forwarded to the workers: a route that writes to every
  *   running worker (the answer is the first failure, else the first success),
- *   any other to one worker, `?worker=<slot>` or the lowest running slot.
+ *   any other to one worker, `?worker=<slot>` or the lowest running slot;
+ * - and, for a worker about to replace a dead one, what the admin API changed in
+ *   a running worker (savedState), which the replacement takes over before serving.
  *
  * It knows routes only as AdminRoute values, so routes added later are
  * forwarded without changes here.
@@ -159,8 +161,21 @@ export class ClusterAdmin {
     p.resolve(response);
   }
 
-  /** Send `wire` to the worker of `slot`; its answer, 504 after `timeoutMs`, 499 when `signal` aborts first. */
-  private ask(slot: WorkerSlot, wire: WireRequest, signal: AbortSignal | undefined, timeoutMs?: number): Promise<AdminResponse> {
+  /**
+   * What the admin API changed at run time in a running worker (its gateway's savedState()),
+   * as JSON, for a worker about to replace a dead one; undefined when no worker runs or answers in time.
+   */
+  async savedState(): Promise<string | undefined> {
+    const slot = this.running()[0];
+    if (slot === undefined) return undefined;
+    const answer = await this.ask(slot, (id) => ({ divisorAdmin: "state", id }), undefined, WORKER_ANSWER_TIMEOUT_MS);
+    if (answer.status === 200) return JSON.stringify(answer.body);
+    this.log.warn({ worker: slot.index, status: answer.status }, "no state to hand to the replacing worker: it starts from the configuration file");
+    return undefined;
+  }
+
+  /** Send the request `wire` (or the message `message` makes) to the worker of `slot`; its answer, 504 after `timeoutMs`, 499 when `signal` aborts first. */
+  private ask(slot: WorkerSlot, wire: WireRequest | ((id: number) => ToWorker), signal: AbortSignal | undefined, timeoutMs?: number): Promise<AdminResponse> {
     const worker = slot.worker!;
     const id = ++this.seq;
     return new Promise((resolve) => {
@@ -178,7 +193,7 @@ export class ClusterAdmin {
         );
       }
       signal?.addEventListener("abort", () => cancel({ status: 499, body: errorBody("ERR_ADMIN_CANCELLED", "the client went away") }), { once: true });
-      this.send(worker, { divisorAdmin: "request", id, request: wire }, () =>
+      this.send(worker, typeof wire === "function" ? wire(id) : { divisorAdmin: "request", id, request: wire }, () =>
         this.settle(id, { status: 502, body: errorBody("ERR_ADMIN_WORKER_EXITED", `worker ${slot.index} is exiting and cannot answer; try again`) }),
       );
     });

@@ -25,7 +25,11 @@ export interface WireRequest {
 /** A body as it crosses the channel: JSON values as they are, bytes as base64. */
 export type WireBody = { json: unknown } | { text: string } | { base64: string };
 
-export type ToWorker = { divisorAdmin: "request"; id: number; request: WireRequest } | { divisorAdmin: "abort"; id: number };
+export type ToWorker =
+  | { divisorAdmin: "request"; id: number; request: WireRequest }
+  | { divisorAdmin: "abort"; id: number }
+  /** Asks for the state the admin API changed (gateway.savedState()), answered as a "response" with it as JSON. */
+  | { divisorAdmin: "state"; id: number };
 
 export type ToPrimary =
   /** The worker listens for admin requests now (sent once, at start). */

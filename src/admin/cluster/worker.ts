@@ -77,6 +77,7 @@ export function serveAdminOverIpc(gateway: AdminGateway): () => void {
     const m = message as ToWorker;
     if (m.divisorAdmin === "request") void serve(m.id, m.request);
     else if (m.divisorAdmin === "abort") running.get(m.id)?.abort();
+    else if (m.divisorAdmin === "state") void send({ divisorAdmin: "response", id: m.id, status: 200, headers: undefined, body: toWire(gateway.savedState()) });
   };
   process.on("message", onMessage);
   void send({ divisorAdmin: "serving", id: 0 });
