@@ -18,6 +18,7 @@ import { address, duration, nonNegativeInt, positiveInt, size } from "./schema-s
 import { ipFilterSchema } from "../middleware/ip-filter/schema.js";
 import { securityHeadersSchema } from "../middleware/security-headers/schema.js";
 import { corsSchema } from "../middleware/cors/schema.js";
+import { listenerTlsSchema } from "./schema-tls.js";
 import { adminSchema, loggingSchema, metricsSchema, tracingSchema } from "./schema-observability.js";
 
 export { address, duration, size } from "./schema-scalars.js";
@@ -50,8 +51,20 @@ export const listenerSchema = z
       .prefault({})
       .meta({ description: "Client-side timeouts." }),
     maxConnections: nonNegativeInt.default(0).meta({ description: "Most open client connections on this listener; 0 = unlimited." }),
+    tls: listenerTlsSchema.optional(),
+    redirectToHttps: z
+      .union([
+        z.literal(true).transform(() => ({ port: 443, status: 308 as const })),
+        z.strictObject({
+          port: z.number().int().min(1).max(65535).default(443).meta({ description: "Port of the HTTPS listener clients are sent to (left out of the Location when 443)." }),
+          status: z.union([z.literal(301), z.literal(302), z.literal(307), z.literal(308)]).default(308).meta({ description: "Redirect status: 308 (permanent, keeps the method and body) by default." }),
+        }),
+      ])
+      .optional()
+      .meta({ description: "Answer every request on this (plain HTTP) listener with a redirect to the same host and path over HTTPS, without routing it. true = port 443, status 308." }),
   })
-  .meta({ description: "An address the gateway accepts HTTP/1.1 connections on." });
+  .refine((l) => l.tls === undefined || l.redirectToHttps === undefined, { message: "redirectToHttps is for plain-HTTP listeners; this one already speaks HTTPS", path: ["redirectToHttps"] })
+  .meta({ description: "An address the gateway accepts HTTP/1.1 connections on (HTTPS when tls is set)." });
 
 // ---------------------------------------------------------------- services
 

@@ -12,7 +12,7 @@ import type { ConnectionUser, PoolClient, UpstreamConnection } from "../upstream
 import { collectFilters, FilterChain, type FilterOutput, Framing, framedChunk, keptLength, LAST_CHUNK, writeChunk } from "./body-filter.js";
 import { type HedgeOwner, HedgeTry } from "./hedge.js";
 import { hasDotSegment } from "./path-safety.js";
-import { directResponseHead, errorResponse, RETRY_AFTER, STATUS_REASON } from "./responses.js";
+import { directResponseHead, errorResponse, httpsRedirectResponse, RETRY_AFTER, STATUS_REASON } from "./responses.js";
 import { clientIpFrom, findCookie, isTrusted, serializeRequestHead, serializeResponseHead, stripResponseHopByHop, upstreamRequestHeaders } from "./forwarding.js";
 import type { ExchangeTrace, TryTrace } from "../observability/tracing/types.js";
 import type { ClientSide, RouteTarget } from "./types.js";
@@ -223,6 +223,10 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     }
     if (hasDotSegment(this.head.path)) {
       this.sendDirect(errorResponse(400, 'the path has a "." or ".." segment; send it normalized'));
+      return;
+    }
+    if (this.client.httpsRedirect !== null) {
+      this.sendDirect(httpsRedirectResponse(this.client.httpsRedirect, this.request));
       return;
     }
     const match = this.client.table.routers.match(this);

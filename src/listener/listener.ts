@@ -1,12 +1,15 @@
 import net from "node:net";
+import tls from "node:tls";
 import type { ListenerConfig } from "../config/schema.js";
-import type { RuntimeTable } from "../exchange/types.js";
+import type { HttpsRedirect, RuntimeTable } from "../exchange/types.js";
 import type { Logger } from "../observability/logger.js";
 import type { GatewayLogs } from "../observability/logging.js";
 import type { GatewayMetrics } from "../observability/metrics/gateway-metrics.js";
 import type { ListenerStats } from "../observability/metrics/http-stats.js";
 import { ClientConnection, type ListenerContext } from "./connection.js";
 import type { DeadlineSweeper } from "./deadlines.js";
+import { ConfigError, type ConfigIssue } from "../errors.js";
+import { CertificateSet, CertificateWatcher, newTlsStats, type TlsStats, tlsFiles, warnValidity } from "./tls.js";
 
 /** What a listener needs from the gateway that owns it. */
 export interface ListenerOwner {
@@ -16,28 +19,164 @@ export interface ListenerOwner {
   readonly sweeper: DeadlineSweeper;
   readonly gatewayMetrics: GatewayMetrics;
   readonly logs: GatewayLogs;
+  /** The configuration's file, for errors about certificate files. */
+  readonly source: string;
 }
 
-/** An address the gateway accepts HTTP/1.1 connections on. */
+/** Environment variable through which a `--workers` primary gives every worker the same session ticket keys. */
+export const TLS_TICKET_KEYS_ENV = "DIVISOR_TLS_TICKET_KEYS";
+
+/** Where a listener's TLS settings sit in the document, for errors. */
+function tlsWhere(index: number): string {
+  return `listeners[${index}].tls`;
+}
+
+/**
+ * Loads the certificates of every HTTPS listener in `configs` (by index in the
+ * document); throws one ConfigError naming every certificate that fails.
+ */
+export function loadListenerCertificates(configs: readonly ListenerConfig[], file: string): (CertificateSet | null)[] {
+  const issues: ConfigIssue[] = [];
+  const sets = configs.map((config, i) => {
+    if (config.tls === undefined) return null;
+    try {
+      return CertificateSet.load(config.tls, tlsWhere(i), file);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      issues.push(...err.issues);
+      return null;
+    }
+  });
+  if (issues.length > 0) throw new ConfigError(issues);
+  return sets;
+}
+
+/** An address the gateway accepts HTTP/1.1 connections on, in the clear or over TLS. */
 export class Listener implements ListenerContext {
   readonly name: string;
-  readonly scheme = "http" as const;
+  readonly scheme: "http" | "https";
   readonly stats: ListenerStats;
   config: ListenerConfig;
   readonly log: Logger;
+  /** Handshake and certificate counters (HTTPS listeners only). */
+  readonly tlsStats: TlsStats | null;
   private readonly owner: ListenerOwner;
   private readonly server: net.Server;
   private readonly connections = new Set<ClientConnection>();
+  /** The certificates in force (HTTPS listeners only). */
+  private certificates: CertificateSet | null;
+  private watcher: CertificateWatcher | null = null;
+  /** Position of this listener in the document, for errors about its certificates. */
+  private index: number;
 
-  constructor(config: ListenerConfig, owner: ListenerOwner) {
+  constructor(config: ListenerConfig, owner: ListenerOwner, certificates: CertificateSet | null = null, index = 0) {
     this.config = config;
     this.name = config.name ?? config.address;
     this.owner = owner;
+    this.index = index;
     this.log = owner.logs.get("listener");
     this.stats = owner.gatewayMetrics.listener(this.name);
-    // allowHalfOpen: a client that half-closes after its request still gets the response.
-    this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
+    this.scheme = config.tls === undefined ? "http" : "https";
+    this.certificates = certificates;
+    if (config.tls === undefined) {
+      this.tlsStats = null;
+      // allowHalfOpen: a client that half-closes after its request still gets the response.
+      this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
+    } else {
+      this.stats.tls ??= newTlsStats();
+      this.tlsStats = this.stats.tls;
+      this.certificates ??= CertificateSet.load(config.tls, tlsWhere(index), owner.source);
+      this.server = this.createTlsServer(config, this.certificates);
+      this.watch();
+    }
     if (config.maxConnections > 0) this.server.maxConnections = config.maxConnections;
+  }
+
+  private createTlsServer(config: ListenerConfig, certificates: CertificateSet): tls.Server {
+    const t = config.tls!;
+    const keys = process.env[TLS_TICKET_KEYS_ENV];
+    const server = tls.createServer({
+      ...certificates.fallback.options,
+      allowHalfOpen: true,
+      noDelay: true,
+      handshakeTimeout: t.handshakeTimeout,
+      ALPNProtocols: ["http/1.1"],
+      ...(keys !== undefined && keys.length === 96 ? { ticketKeys: Buffer.from(keys, "hex") } : {}),
+      SNICallback: (servername, cb) => {
+        const cert = this.certificates!.select(servername);
+        if (cert !== null) return cb(null, cert.context);
+        if (this.config.tls?.strictSni === true) {
+          this.countTls(this.tlsStats!.handshakeErrors, "unknown-server-name");
+          return cb(new Error(`no certificate for server name "${servername}"`));
+        }
+        cb(null, this.certificates!.fallback.context);
+      },
+    });
+    server.on("secureConnection", (socket: tls.TLSSocket) => {
+      this.countTls(this.tlsStats!.handshakes, socket.getProtocol() ?? "unknown");
+      this.accept(socket);
+    });
+    server.on("tlsClientError", (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
+      this.countTls(this.tlsStats!.handshakeErrors, handshakeErrorKind(err));
+      socket.destroy();
+    });
+    server.on("OCSPRequest", (certificate: Buffer, _issuer: Buffer, cb: (err: Error | null, resp: Buffer | null) => void) => {
+      cb(null, this.certificates!.ocspFor(certificate));
+    });
+    return server;
+  }
+
+  private countTls(map: Map<string, number>, key: string): void {
+    map.set(key, (map.get(key) ?? 0) + 1);
+  }
+
+  /** Watches the certificate files of the config in force, reloading them when they change. */
+  private watch(): void {
+    this.watcher?.close();
+    this.watcher = null;
+    const t = this.config.tls;
+    if (t === undefined) return;
+    const files = tlsFiles(t);
+    if (files.length > 0) this.watcher = new CertificateWatcher(files, () => this.reloadCertificates());
+  }
+
+  /** Re-reads the certificate files after a change; a failure keeps the certificates in force. */
+  private reloadCertificates(): void {
+    const t = this.config.tls;
+    if (t === undefined) return;
+    try {
+      this.useCertificates(CertificateSet.load(t, tlsWhere(this.index), this.owner.source));
+      this.tlsStats!.certificateReloads++;
+      this.log.info({ listener: this.name, certificates: this.certificates!.certificates.map((c) => ({ names: c.names, notAfter: new Date(c.notAfter).toISOString() })) }, "TLS certificates reloaded");
+    } catch (err) {
+      this.tlsStats!.certificateReloadErrors++;
+      this.log.error({ listener: this.name, err: (err as Error).message }, "TLS certificate files changed but do not load; the certificates in force stay");
+    }
+  }
+
+  private useCertificates(set: CertificateSet): void {
+    this.certificates = set;
+    // The default context serves clients that send no server name.
+    (this.server as tls.Server).setSecureContext(set.fallback.options);
+    warnValidity(set, this.name, this.log);
+  }
+
+  /** The certificates in force (HTTPS listeners), for metrics and the admin API. */
+  get certificateSet(): CertificateSet | null {
+    return this.certificates;
+  }
+
+  /**
+   * Takes a reloaded config for the same address and protocol; `certificates`
+   * were loaded (and checked) by the caller before the reload was committed.
+   */
+  update(config: ListenerConfig, certificates: CertificateSet | null, index: number): void {
+    this.config = config;
+    this.index = index;
+    if (certificates !== null) {
+      this.useCertificates(certificates);
+      this.watch();
+    }
   }
 
   get limits() {
@@ -48,6 +187,9 @@ export class Listener implements ListenerContext {
   }
   get idleTimeoutMs(): number {
     return this.config.timeouts.idle;
+  }
+  get httpsRedirect(): HttpsRedirect | null {
+    return this.config.redirectToHttps ?? null;
   }
   table(): RuntimeTable {
     return this.owner.table();
@@ -98,6 +240,8 @@ export class Listener implements ListenerContext {
 
   /** Stop accepting and close idle keep-alive connections; busy ones close after their exchange. */
   stopAccepting(): Promise<void> {
+    this.watcher?.close();
+    this.watcher = null;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.log.debug({ listener: this.name, connections: this.connections.size }, "listener stops accepting");
     for (const conn of this.connections) conn.closeIfIdle();
@@ -112,4 +256,15 @@ export class Listener implements ListenerContext {
   destroyAll(): void {
     for (const conn of this.connections) conn.destroy();
   }
+}
+
+/** A short, stable name for why a TLS handshake failed (a metric label). */
+function handshakeErrorKind(err: NodeJS.ErrnoException): string {
+  if (err.code === "ERR_TLS_HANDSHAKE_TIMEOUT") return "timeout";
+  if (err.code === "ECONNRESET") return "reset";
+  const m = err.message;
+  if (/no shared cipher|no suitable|unsupported protocol|version too low|wrong version/i.test(m)) return "protocol-mismatch";
+  if (/http request/i.test(m)) return "plain-http";
+  if (/certificate|alert/i.test(m)) return "alert";
+  return "other";
 }
