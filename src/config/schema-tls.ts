@@ -88,3 +88,26 @@ export const listenerTlsSchema = z
 
 export type ListenerTlsConfig = z.output<typeof listenerTlsSchema>;
 export type CertificateConfig = z.output<typeof certificateSchema>;
+
+export const upstreamTlsSchema = z
+  .strictObject({
+    ca: pem
+      .optional()
+      .meta({ description: "CA certificates (PEM) that backend certificates must chain to, replacing the system's trust store; for a private CA." }),
+    verify: z
+      .boolean()
+      .default(true)
+      .meta({ description: "Verify the backend's certificate (chain and name). false accepts any certificate: encryption without authentication, for testing only." }),
+    servername: z
+      .string()
+      .min(1)
+      .optional()
+      .meta({ description: "Server name sent in SNI and checked against the backend's certificate. Default: the backend's host when it is a name (none for an IP address, whose certificate must then name that IP)." }),
+    cert: pem.optional().meta({ description: "Client certificate (PEM) presented to backends that ask for one (mTLS)." }),
+    key: pem.optional().meta({ description: "The client certificate's private key (PEM, unencrypted)." }),
+    minVersion: z.enum(["TLSv1.2", "TLSv1.3"]).default("TLSv1.2").meta({ description: "Oldest TLS version accepted from backends." }),
+  })
+  .refine((t) => (t.cert === undefined) === (t.key === undefined), { message: "cert and key go together (both for mTLS, or neither)", path: ["cert"] })
+  .meta({ description: "Connect to this service's backends over TLS (HTTPS backends); health checks use it too." });
+
+export type UpstreamTlsConfig = z.output<typeof upstreamTlsSchema>;

@@ -18,7 +18,7 @@ import { address, duration, nonNegativeInt, positiveInt, size } from "./schema-s
 import { ipFilterSchema } from "../middleware/ip-filter/schema.js";
 import { securityHeadersSchema } from "../middleware/security-headers/schema.js";
 import { corsSchema } from "../middleware/cors/schema.js";
-import { listenerTlsSchema } from "./schema-tls.js";
+import { listenerTlsSchema, upstreamTlsSchema } from "./schema-tls.js";
 import { adminSchema, loggingSchema, metricsSchema, tracingSchema } from "./schema-observability.js";
 
 export { address, duration, size } from "./schema-scalars.js";
@@ -235,6 +235,7 @@ export const serviceSchema = z
       })
       .prefault({})
       .meta({ description: "Keep-alive connection pool, per backend." }),
+    tls: upstreamTlsSchema.optional(),
   })
   .meta({ description: "A set of backends and the policy that picks one." });
 

@@ -1480,6 +1480,8 @@ function describeFailure(err: UpstreamError): string {
       return "connecting to the backend timed out";
     case "connect-error":
       return "connecting to the backend failed";
+    case "tls-error":
+      return "the TLS handshake with the backend failed";
     case "response-timeout":
       return "the backend did not respond in time";
     case "protocol-error":

@@ -43,7 +43,7 @@ const PEM_START = "-----BEGIN";
 const WATCH_INTERVAL_MS = 1000;
 
 /** The PEM text of a `cert`/`key` value: the value itself when it is PEM, else the file it names. */
-function readPem(value: string): string {
+export function readPem(value: string): string {
   return value.trimStart().startsWith(PEM_START) ? value : fs.readFileSync(value, "utf8");
 }
 

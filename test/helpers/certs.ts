@@ -39,11 +39,12 @@ export class TestCa {
    * A leaf for `names` (subjectAltName DNS entries; none when empty, with `cn` as the
    * subject), written as `<file>.pem` and `<file>.key` (overwritten when they exist).
    */
-  issue(names: string[], file = `leaf${++this.serial}`, cn = names[0] ?? "no-san"): IssuedCertificate {
+  issue(names: string[], file = `leaf${++this.serial}`, cn = names[0] ?? "no-san", ips: string[] = []): IssuedCertificate {
     const cert = join(this.dir, `${file}.pem`);
     const key = join(this.dir, `${file}.key`);
     const ext = join(this.dir, `${file}.ext`);
-    writeFileSync(ext, names.length > 0 ? `subjectAltName=${names.map((n) => `DNS:${n}`).join(",")}\n` : "basicConstraints=CA:FALSE\n");
+    const sans = [...names.map((n) => `DNS:${n}`), ...ips.map((ip) => `IP:${ip}`)];
+    writeFileSync(ext, sans.length > 0 ? `subjectAltName=${sans.join(",")}\n` : "basicConstraints=CA:FALSE\n");
     openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", `${file}.key.new`, "-out", `${file}.csr`, "-subj", `/CN=${cn}`], this.dir);
     openssl(["x509", "-req", "-in", `${file}.csr`, "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2", "-out", `${file}.pem.new`, "-extfile", `${file}.ext`], this.dir);
     // Written into place after both exist, as a certificate manager would.
