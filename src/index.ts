@@ -33,6 +33,7 @@ export type {
   DirectResponse,
   BodyFilter,
   BodySink,
+  ClientCertificate,
 } from "./middleware/plugin.js";
 export type { UpstreamClient, UpstreamClientRequest, UpstreamClientResponse } from "./middleware/upstream-client.js";
 export { UpstreamClientError } from "./middleware/upstream-client.js";

@@ -77,6 +77,19 @@ export const listenerTlsSchema = z
     sessionTimeout: duration
       .default(300_000)
       .meta({ description: "How long a TLS session (ticket) may be resumed without a full handshake." }),
+    clientAuth: z
+      .strictObject({
+        ca: pem.meta({ description: "CA certificates (PEM) that client certificates must chain to." }),
+        required: z
+          .boolean()
+          .default(false)
+          .meta({
+            description:
+              "Refuse the handshake of a client without a valid certificate. false (default): ask for one, and let routers decide with the client-cert middleware (so one listener serves routers with and without mTLS).",
+          }),
+      })
+      .optional()
+      .meta({ description: "Ask clients for a certificate (mutual TLS)." }),
     handshakeTimeout: duration.default(10_000).meta({ description: "Time a client has to complete the TLS handshake; then the connection is closed." }),
   })
   .refine((t) => t.defaultCertificate < t.certificates.length, {

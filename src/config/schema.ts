@@ -16,6 +16,7 @@ import { faultMiddlewareSchema } from "../middleware/fault/schema.js";
 import { mirrorSchema } from "../middleware/mirror/schema.js";
 import { address, duration, nonNegativeInt, positiveInt, size } from "./schema-scalars.js";
 import { ipFilterSchema } from "../middleware/ip-filter/schema.js";
+import { clientCertSchema } from "../middleware/client-cert/schema.js";
 import { securityHeadersSchema } from "../middleware/security-headers/schema.js";
 import { corsSchema } from "../middleware/cors/schema.js";
 import { listenerTlsSchema, upstreamTlsSchema } from "./schema-tls.js";
@@ -387,6 +388,7 @@ export const builtinMiddlewareSchemas = {
   cors: corsSchema,
   fault: faultMiddlewareSchema,
   mirror: mirrorSchema,
+  "client-cert": clientCertSchema,
 } as const;
 
 export const pluginMiddlewareSchema = z
@@ -412,6 +414,7 @@ export const middlewareSchema = z.discriminatedUnion("type", [
   builtinMiddlewareSchemas.cors,
   builtinMiddlewareSchemas.fault,
   builtinMiddlewareSchemas.mirror,
+  builtinMiddlewareSchemas["client-cert"],
   pluginMiddlewareSchema,
 ]);
 

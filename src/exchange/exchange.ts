@@ -4,7 +4,8 @@ import { ChunkedDecoder } from "../http1/chunked.js";
 import { HeaderList } from "../http1/headers.js";
 import { parseResponseHead } from "../http1/parse-response.js";
 import { BodyKind, type RequestHead, type ResponseHead } from "../http1/types.js";
-import type { BodyFilter, DirectResponse, Exchange, ExchangeRequest, Middleware, ResponseHeadView, UpstreamRequestHead } from "../middleware/plugin.js";
+import { clientCertificateOf } from "./client-certificate.js";
+import type { BodyFilter, ClientCertificate, DirectResponse, Exchange, ExchangeRequest, Middleware, ResponseHeadView, UpstreamRequestHead } from "../middleware/plugin.js";
 import type { BackendState, SelectContext } from "../service/balancers/types.js";
 import { Admission, type Admittee } from "../service/admission.js";
 import { type ServiceBackend, selectBackend } from "../service/service.js";
@@ -68,6 +69,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
   /** The relayed response's headers (for the access log); null for direct answers. */
   responseHeaders: HeaderList | null = null;
   private _locals: Map<string | symbol, unknown> | null = null;
+  private _clientCertificate: ClientCertificate | null | undefined = undefined;
 
   private readonly client: ClientSide;
   private readonly head: RequestHead;
@@ -169,6 +171,11 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
 
   resetConnection(): DirectResponse {
     return RESET_CONNECTION;
+  }
+
+  get clientCertificate(): ClientCertificate | null {
+    if (this._clientCertificate === undefined) this._clientCertificate = clientCertificateOf(this.client.socket);
+    return this._clientCertificate;
   }
 
   get signal(): AbortSignal {

@@ -100,6 +100,7 @@ export class Listener implements ListenerContext {
       allowHalfOpen: true,
       noDelay: true,
       handshakeTimeout: t.handshakeTimeout,
+      ...(t.clientAuth === undefined ? {} : { requestCert: true, rejectUnauthorized: t.clientAuth.required }),
       ALPNProtocols: ["http/1.1"],
       ...(keys !== undefined && keys.length === 96 ? { ticketKeys: Buffer.from(keys, "hex") } : {}),
       SNICallback: (servername, cb) => {
@@ -156,6 +157,11 @@ export class Listener implements ListenerContext {
 
   private useCertificates(set: CertificateSet): void {
     this.certificates = set;
+    // Read by the server for each new connection: a reload may turn client certificates on or off.
+    const auth = this.config.tls?.clientAuth;
+    const server = this.server as tls.Server & { requestCert: boolean; rejectUnauthorized: boolean };
+    server.requestCert = auth !== undefined;
+    server.rejectUnauthorized = auth?.required === true;
     // The default context serves clients that send no server name.
     (this.server as tls.Server).setSecureContext(set.fallback.options);
     warnValidity(set, this.name, this.log);

@@ -66,7 +66,14 @@ function describe(err: unknown): string {
 }
 
 /** Loads one certificate; throws a message naming the key at fault. */
-function loadCertificate(config: CertificateConfig, tlsConfig: ListenerTlsConfig, where: string, issues: ConfigIssue[], file: string): LoadedCertificate | null {
+function loadCertificate(
+  config: CertificateConfig,
+  tlsConfig: ListenerTlsConfig,
+  where: string,
+  issues: ConfigIssue[],
+  file: string,
+  clientCa: string | undefined,
+): LoadedCertificate | null {
   const issue = (key: string, message: string) => {
     issues.push({ file, line: 0, column: 0, path: `${where}.${key}`, message });
     return null;
@@ -100,6 +107,8 @@ function loadCertificate(config: CertificateConfig, tlsConfig: ListenerTlsConfig
   const options: tls.SecureContextOptions = {
     cert,
     key,
+    // Every certificate's context verifies client certificates: SNI may switch to any of them.
+    ...(clientCa === undefined ? {} : { ca: clientCa }),
     minVersion: tlsConfig.minVersion,
     maxVersion: tlsConfig.maxVersion,
     ciphers: tlsConfig.ciphers,
@@ -162,8 +171,16 @@ export class CertificateSet {
   static load(config: ListenerTlsConfig, where: string, file: string): CertificateSet {
     const issues: ConfigIssue[] = [];
     const loaded: LoadedCertificate[] = [];
+    let clientCa: string | undefined;
+    if (config.clientAuth !== undefined) {
+      try {
+        clientCa = readPem(config.clientAuth.ca);
+      } catch (err) {
+        issues.push({ file, line: 0, column: 0, path: `${where}.clientAuth.ca`, message: `cannot read the client CA: ${describe(err)}; give a readable PEM file's path or the PEM text` });
+      }
+    }
     config.certificates.forEach((c, i) => {
-      const cert = loadCertificate(c, config, `${where}.certificates[${i}]`, issues, file);
+      const cert = loadCertificate(c, config, `${where}.certificates[${i}]`, issues, file, clientCa);
       if (cert !== null) loaded.push(cert);
     });
     if (issues.length > 0) throw new ConfigError(issues);
@@ -190,7 +207,7 @@ export class CertificateSet {
 export function tlsFiles(config: ListenerTlsConfig): string[] {
   const files = new Set<string>();
   for (const c of config.certificates) {
-    for (const v of [c.cert, c.key, c.ocspResponse]) if (v !== undefined && !v.trimStart().startsWith(PEM_START)) files.add(v);
+    for (const v of [c.cert, c.key, c.ocspResponse, config.clientAuth?.ca]) if (v !== undefined && !v.trimStart().startsWith(PEM_START)) files.add(v);
   }
   return [...files];
 }
