@@ -31,6 +31,8 @@ const headerValue = z.string().regex(/^[\t\x20-\x7e\x80-\xff]*$/, { message: "he
 
 // ---------------------------------------------------------------- listeners
 
+const CIDR_RE = /^([0-9.]+|[0-9a-fA-F:]+)(\/\d{1,3})?$/;
+
 export const headLimitsSchema = z
   .strictObject({
     maxHeadSize: positiveInt.default(16 * 1024).meta({ description: "Largest request head in bytes (request line + headers); larger heads get 431." }),
@@ -53,6 +55,18 @@ export const listenerSchema = z
       .meta({ description: "Client-side timeouts." }),
     maxConnections: nonNegativeInt.default(0).meta({ description: "Most open client connections on this listener; 0 = unlimited." }),
     tls: listenerTlsSchema.optional(),
+    proxyProtocol: z
+      .strictObject({
+        trusted: z
+          .array(z.string().regex(CIDR_RE, { message: 'expected an IP or CIDR like "10.0.0.0/8"' }))
+          .min(1, { message: "name the balancers (IPs or CIDRs) whose PROXY headers are believed" })
+          .meta({ description: "L4 balancers (IPs or CIDRs) whose PROXY headers are read; connections from anyone else are served as they come (a PROXY header from them is not believed)." }),
+      })
+      .optional()
+      .meta({
+        description:
+          "Read the PROXY protocol header (v1 or v2, detected) that an L4 balancer (HAProxy send-proxy, AWS NLB, ...) puts before the client's bytes, and take the client's address from it. A trusted connection without a header is served with its own address; a malformed header closes it.",
+      }),
     redirectToHttps: z
       .union([
         z.literal(true).transform(() => ({ port: 443, status: 308 as const })),
@@ -430,8 +444,6 @@ export const tenantSchema = z
   .meta({ description: "A named group of routers with its own hosts." });
 
 // ---------------------------------------------------------------- gateway
-
-const CIDR_RE = /^([0-9.]+|[0-9a-fA-F:]+)(\/\d{1,3})?$/;
 
 export const proxySchema = z
   .strictObject({

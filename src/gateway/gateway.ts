@@ -341,13 +341,13 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
       for (const [index, config] of configs.entries()) {
         const key = config.address;
         const existing = this.listenerByAddress.get(key);
-        if (existing !== undefined && existing.scheme === (config.tls === undefined ? "http" : "https")) {
+        if (existing !== undefined && Listener.shapeOf(existing.config) === Listener.shapeOf(config)) {
           existing.update(config, certificates[index]!, index);
           next.set(key, existing);
           continue;
         }
         if (existing !== undefined) {
-          // Same address, other protocol: the old listener lets go of the port first.
+          // Same address, other protocol (or PROXY protocol turned on or off): the old listener lets go of the port first.
           replaced.push(existing);
           void existing.stopAccepting();
         }

@@ -58,10 +58,11 @@ export class ClientConnection implements ClientSide, Timed {
   private closed = false;
   private clientEnded = false;
 
-  constructor(socket: net.Socket, ctx: ListenerContext) {
+  /** `peerIp`: the client's address when a PROXY header gave it, else the socket's peer. */
+  constructor(socket: net.Socket, ctx: ListenerContext, peerIp?: string) {
     this.socket = socket;
     this.ctx = ctx;
-    this.peerIp = normalizeIp(socket.remoteAddress);
+    this.peerIp = peerIp ?? normalizeIp(socket.remoteAddress);
     this.listenerName = ctx.name;
     this.stats = ctx.stats;
     this.stats.accepted++;

@@ -9,6 +9,8 @@ import type { ListenerStats } from "../observability/metrics/http-stats.js";
 import { ClientConnection, type ListenerContext } from "./connection.js";
 import type { DeadlineSweeper } from "./deadlines.js";
 import { ConfigError, type ConfigIssue } from "../errors.js";
+import { cidrBlockList, normalizeIp } from "../exchange/forwarding.js";
+import { parseProxyHeader } from "./proxy-protocol.js";
 import { CertificateSet, CertificateWatcher, newTlsStats, type TlsStats, tlsFiles, warnValidity } from "./tls.js";
 
 /** What a listener needs from the gateway that owns it. */
@@ -62,6 +64,11 @@ export class Listener implements ListenerContext {
   readonly tlsStats: TlsStats | null;
   private readonly owner: ListenerOwner;
   private readonly server: net.Server;
+  /** HTTPS listeners: the TLS server (listening itself, or fed by the PROXY-protocol reader). */
+  private readonly tlsServer: tls.Server | null;
+  /** PROXY protocol: the balancers whose headers are read, and the client address each connection's header gave. */
+  private proxyTrusted: net.BlockList | null = null;
+  private readonly proxiedPeers = new WeakMap<net.Socket, string>();
   private readonly connections = new Set<ClientConnection>();
   /** The certificates in force (HTTPS listeners only). */
   private certificates: CertificateSet | null;
@@ -78,18 +85,89 @@ export class Listener implements ListenerContext {
     this.stats = owner.gatewayMetrics.listener(this.name);
     this.scheme = config.tls === undefined ? "http" : "https";
     this.certificates = certificates;
+    let tlsServer: tls.Server | null = null;
     if (config.tls === undefined) {
       this.tlsStats = null;
-      // allowHalfOpen: a client that half-closes after its request still gets the response.
-      this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
     } else {
       this.stats.tls ??= newTlsStats();
       this.tlsStats = this.stats.tls;
       this.certificates ??= CertificateSet.load(config.tls, tlsWhere(index), owner.source);
-      this.server = this.createTlsServer(config, this.certificates);
+      tlsServer = this.createTlsServer(config, this.certificates);
       this.watch();
     }
+    this.tlsServer = tlsServer;
+    const pp = config.proxyProtocol;
+    if (pp !== undefined) {
+      // The PROXY header comes before TLS: a plain server reads it, then hands the socket on.
+      this.proxyTrusted = cidrBlockList(pp.trusted);
+      this.stats.proxyProtocol ??= { headers: new Map(), errors: 0 };
+      this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.readProxyHeader(socket));
+    } else if (tlsServer !== null) {
+      this.server = tlsServer;
+    } else {
+      // allowHalfOpen: a client that half-closes after its request still gets the response.
+      this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
+    }
     if (config.maxConnections > 0) this.server.maxConnections = config.maxConnections;
+  }
+
+  /** What decides whether a reload can keep this listener (same protocol and PROXY protocol setting) or must replace it. */
+  static shapeOf(config: ListenerConfig): string {
+    return `${config.tls === undefined ? "http" : "https"}${config.proxyProtocol === undefined ? "" : "+proxy"}`;
+  }
+
+  /**
+   * A connection to a PROXY-protocol listener: from a trusted balancer, read its
+   * PROXY header (v1 or v2; a connection without one is its own client); then
+   * serve it as HTTP or hand it to TLS with the rest of its bytes.
+   */
+  private readProxyHeader(socket: net.Socket): void {
+    const peer = normalizeIp(socket.remoteAddress);
+    if (!this.proxyTrusted!.check(peer, net.isIPv6(peer) ? "ipv6" : "ipv4")) return this.handOn(socket, null);
+    const counts = this.stats.proxyProtocol!;
+    let buf: Buffer = Buffer.alloc(0);
+    const timer = setTimeout(() => fail("no complete PROXY header in time"), this.config.timeouts.header);
+    const fail = (why: string) => {
+      clearTimeout(timer);
+      counts.errors++;
+      this.log.debug({ listener: this.name, peer, reason: why }, "PROXY protocol header refused; connection closed");
+      socket.destroy();
+    };
+    const onData = (chunk: Buffer) => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      let parsed: ReturnType<typeof parseProxyHeader>;
+      try {
+        parsed = parseProxyHeader(buf);
+      } catch (err) {
+        socket.off("data", onData);
+        return fail((err as Error).message);
+      }
+      if (parsed === null) return;
+      clearTimeout(timer);
+      socket.off("data", onData);
+      socket.off("error", onError);
+      socket.pause();
+      const rest = parsed === "none" ? buf : buf.subarray(parsed.length);
+      if (rest.length > 0) socket.unshift(rest);
+      if (parsed === "none") return this.handOn(socket, null);
+      const version = `v${parsed.header.version}`;
+      counts.headers.set(version, (counts.headers.get(version) ?? 0) + 1);
+      this.handOn(socket, parsed.header.source === null ? null : normalizeIp(parsed.header.source.address));
+    };
+    const onError = () => clearTimeout(timer);
+    socket.on("data", onData);
+    socket.on("error", onError);
+    socket.once("close", () => clearTimeout(timer));
+  }
+
+  /** Serves a socket whose PROXY header (if any) has been read; `client` is the address it gave. */
+  private handOn(socket: net.Socket, client: string | null): void {
+    if (client !== null) this.proxiedPeers.set(socket, client);
+    if (this.tlsServer !== null) this.tlsServer.emit("connection", socket);
+    else {
+      this.accept(socket);
+      socket.resume();
+    }
   }
 
   private createTlsServer(config: ListenerConfig, certificates: CertificateSet): tls.Server {
@@ -159,11 +237,11 @@ export class Listener implements ListenerContext {
     this.certificates = set;
     // Read by the server for each new connection: a reload may turn client certificates on or off.
     const auth = this.config.tls?.clientAuth;
-    const server = this.server as tls.Server & { requestCert: boolean; rejectUnauthorized: boolean };
+    const server = this.tlsServer as tls.Server & { requestCert: boolean; rejectUnauthorized: boolean };
     server.requestCert = auth !== undefined;
     server.rejectUnauthorized = auth?.required === true;
     // The default context serves clients that send no server name.
-    (this.server as tls.Server).setSecureContext(set.fallback.options);
+    this.tlsServer!.setSecureContext(set.fallback.options);
     warnValidity(set, this.name, this.log);
   }
 
@@ -178,6 +256,7 @@ export class Listener implements ListenerContext {
    */
   update(config: ListenerConfig, certificates: CertificateSet | null, index: number): void {
     this.config = config;
+    if (config.proxyProtocol !== undefined) this.proxyTrusted = cidrBlockList(config.proxyProtocol.trusted);
     this.index = index;
     if (certificates !== null) {
       this.useCertificates(certificates);
@@ -208,7 +287,13 @@ export class Listener implements ListenerContext {
   }
 
   private accept(socket: net.Socket): void {
-    const conn = new ClientConnection(socket, this);
+    let peer: string | undefined;
+    if (this.proxyTrusted !== null) {
+      // A TLS socket wraps the raw one the PROXY header came on (Node's TLSSocket keeps it as _parent).
+      const raw = (socket as net.Socket & { _parent?: net.Socket })._parent ?? socket;
+      peer = this.proxiedPeers.get(raw);
+    }
+    const conn = new ClientConnection(socket, this, peer);
     this.connections.add(conn);
     this.owner.sweeper.add(conn);
   }

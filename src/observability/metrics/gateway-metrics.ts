@@ -216,6 +216,13 @@ export class GatewayMetrics {
     w.family("divisor_http_request_parse_errors", "counter", "Requests refused before routing: malformed, ambiguous or oversized heads.");
     for (const s of stats) w.sample(label(s.listener), s.rejectedHeads);
     this.renderTls(w, sources, stats);
+    const pp = stats.filter((s) => s.proxyProtocol !== null);
+    if (pp.length > 0) {
+      w.family("divisor_proxy_protocol_headers", "counter", "PROXY protocol headers read from trusted balancers, by version (v1, v2).");
+      for (const s of pp) for (const [version, n] of s.proxyProtocol!.headers) w.sample([["listener", s.listener], ["version", version]], n);
+      w.family("divisor_proxy_protocol_errors", "counter", "Connections closed because their PROXY header was malformed or incomplete in time.");
+      for (const s of pp) w.sample([["listener", s.listener]], s.proxyProtocol!.errors);
+    }
   }
 
   private renderTls(w: ExpositionWriter, sources: MetricsSources, stats: ListenerStats[]): void {

@@ -120,6 +120,8 @@ export class ListenerStats {
   rejectedHeads = 0;
   /** Handshake and certificate counters, once the listener has spoken TLS. */
   tls: TlsStats | null = null;
+  /** PROXY protocol listeners: headers read by version, and headers refused. */
+  proxyProtocol: { headers: Map<string, number>; errors: number } | null = null;
 
   constructor(listener: string) {
     this.listener = listener;
