@@ -123,7 +123,10 @@ export class Listener implements ListenerContext {
    */
   private readProxyHeader(socket: net.Socket): void {
     const peer = normalizeIp(socket.remoteAddress);
-    if (!this.proxyTrusted!.check(peer, net.isIPv6(peer) ? "ipv6" : "ipv4")) return this.handOn(socket, null);
+    if (!this.proxyTrusted!.check(peer, net.isIPv6(peer) ? "ipv6" : "ipv4")) {
+      this.handOn(socket, null);
+      return;
+    }
     const counts = this.stats.proxyProtocol!;
     let buf: Buffer = Buffer.alloc(0);
     const timer = setTimeout(() => fail("no complete PROXY header in time"), this.config.timeouts.header);
