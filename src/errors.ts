@@ -86,6 +86,7 @@ export type UpstreamFailure =
   | "connect-refused"
   | "connect-timeout"
   | "connect-error"
+  | "tls-error"
   | "response-timeout"
   | "protocol-error"
   | "reset"

@@ -4,7 +4,7 @@
  * @example
  * import { createGateway, defineConfig, definePlugin } from "divisor";
  */
-export { createGateway, type Gateway, type GatewayOptions, type BoundAddress } from "./gateway/gateway.js";
+export { createGateway, type Gateway, type GatewayOptions, type BoundAddress, type ListenerSnapshot, type CertificateSnapshot } from "./gateway/gateway.js";
 export { SplitWeightsError, type SplitSide, type SplitSnapshot } from "./gateway/split-weights.js";
 export { defineConfig } from "./config/define.js";
 export { loadConfigFile, validateConfig } from "./config/load.js";
@@ -34,6 +34,7 @@ export type {
   DirectResponse,
   BodyFilter,
   BodySink,
+  ClientCertificate,
 } from "./middleware/plugin.js";
 export type { UpstreamClient, UpstreamClientRequest, UpstreamClientResponse } from "./middleware/upstream-client.js";
 export { UpstreamClientError } from "./middleware/upstream-client.js";

@@ -1,4 +1,5 @@
 import cluster from "node:cluster";
+import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import { availableParallelism } from "node:os";
 import type { Command } from "commander";
@@ -8,6 +9,7 @@ import type { AdminServer } from "../admin/server.js";
 import type { AdminConfig } from "../config/schema-observability.js";
 import { adminGatewayOf, createGateway, type Gateway } from "../gateway/gateway.js";
 import { createLogger, type Logger } from "../observability/logger.js";
+import { TLS_TICKET_KEYS_ENV } from "../listener/listener.js";
 import { configPath, fail, loadOrExit } from "./common.js";
 import type { ClusterAdmin, WorkerSlot } from "../admin/cluster/primary.js";
 
@@ -169,8 +171,10 @@ async function runPrimary(path: string, config: DivisorConfig, log: Logger, coun
   let backoffMs = 500;
   const restarts = new Set<NodeJS.Timeout>();
   const slots: WorkerSlot[] = Array.from({ length: count }, (_, index) => ({ index, worker: undefined, restarts: 0 }));
+  // One set of TLS session ticket keys for every worker: a session resumes on whichever worker takes the connection.
+  const ticketKeys = randomBytes(48).toString("hex");
   const fork = (slot: WorkerSlot, state?: string) => {
-    const env: Record<string, string> = { [WORKER_SKIPS_DEMO]: "1", [WORKER_INDEX]: String(slot.index) };
+    const env: Record<string, string> = { [WORKER_SKIPS_DEMO]: "1", [WORKER_INDEX]: String(slot.index), [TLS_TICKET_KEYS_ENV]: ticketKeys };
     if (state !== undefined) env[WORKER_STATE] = state;
     slot.worker = cluster.fork(env);
   };

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { compileRuntime } from "../gateway/runtime.js";
+import { loadListenerCertificates } from "../listener/listener.js";
 import { BackendRegistry } from "../service/service.js";
 import { configPath, fail, loadOrExit } from "./common.js";
 
@@ -15,6 +16,8 @@ export function registerValidate(program: Command): void {
       try {
         // Compiling catches what the schema can't: bad regexes, ambiguous routers, unknown plugins.
         compileRuntime(config, registry, new Map(), new Set());
+        // And what a start would: every certificate file is read and its key checked.
+        loadListenerCertificates(config.listeners, path);
       } catch (err) {
         fail(err);
       } finally {

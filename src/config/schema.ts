@@ -16,8 +16,10 @@ import { faultMiddlewareSchema } from "../middleware/fault/schema.js";
 import { mirrorSchema } from "../middleware/mirror/schema.js";
 import { address, duration, nonNegativeInt, positiveInt, size } from "./schema-scalars.js";
 import { ipFilterSchema } from "../middleware/ip-filter/schema.js";
+import { clientCertSchema } from "../middleware/client-cert/schema.js";
 import { securityHeadersSchema } from "../middleware/security-headers/schema.js";
 import { corsSchema } from "../middleware/cors/schema.js";
+import { listenerTlsSchema, upstreamTlsSchema } from "./schema-tls.js";
 import { adminSchema, loggingSchema, metricsSchema, tracingSchema } from "./schema-observability.js";
 
 export { address, duration, size } from "./schema-scalars.js";
@@ -28,6 +30,8 @@ const headerName = z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, { message:
 const headerValue = z.string().regex(/^[\t\x20-\x7e\x80-\xff]*$/, { message: "header values may not contain CR, LF, NUL or other control characters" });
 
 // ---------------------------------------------------------------- listeners
+
+const CIDR_RE = /^([0-9.]+|[0-9a-fA-F:]+)(\/\d{1,3})?$/;
 
 export const headLimitsSchema = z
   .strictObject({
@@ -50,8 +54,32 @@ export const listenerSchema = z
       .prefault({})
       .meta({ description: "Client-side timeouts." }),
     maxConnections: nonNegativeInt.default(0).meta({ description: "Most open client connections on this listener; 0 = unlimited." }),
+    tls: listenerTlsSchema.optional(),
+    proxyProtocol: z
+      .strictObject({
+        trusted: z
+          .array(z.string().regex(CIDR_RE, { message: 'expected an IP or CIDR like "10.0.0.0/8"' }))
+          .min(1, { message: "name the balancers (IPs or CIDRs) whose PROXY headers are believed" })
+          .meta({ description: "L4 balancers (IPs or CIDRs) whose PROXY headers are read; connections from anyone else are served as they come (a PROXY header from them is not believed)." }),
+      })
+      .optional()
+      .meta({
+        description:
+          "Read the PROXY protocol header (v1 or v2, detected) that an L4 balancer (HAProxy send-proxy, AWS NLB, ...) puts before the client's bytes, and take the client's address from it. A trusted connection without a header is served with its own address; a malformed header closes it.",
+      }),
+    redirectToHttps: z
+      .union([
+        z.literal(true).transform(() => ({ port: 443, status: 308 as const })),
+        z.strictObject({
+          port: z.number().int().min(1).max(65535).default(443).meta({ description: "Port of the HTTPS listener clients are sent to (left out of the Location when 443)." }),
+          status: z.union([z.literal(301), z.literal(302), z.literal(307), z.literal(308)]).default(308).meta({ description: "Redirect status: 308 (permanent, keeps the method and body) by default." }),
+        }),
+      ])
+      .optional()
+      .meta({ description: "Answer every request on this (plain HTTP) listener with a redirect to the same host and path over HTTPS, without routing it. true = port 443, status 308." }),
   })
-  .meta({ description: "An address the gateway accepts HTTP/1.1 connections on." });
+  .refine((l) => l.tls === undefined || l.redirectToHttps === undefined, { message: "redirectToHttps is for plain-HTTP listeners; this one already speaks HTTPS", path: ["redirectToHttps"] })
+  .meta({ description: "An address the gateway accepts HTTP/1.1 connections on (HTTPS when tls is set)." });
 
 // ---------------------------------------------------------------- services
 
@@ -222,6 +250,7 @@ export const serviceSchema = z
       })
       .prefault({})
       .meta({ description: "Keep-alive connection pool, per backend." }),
+    tls: upstreamTlsSchema.optional(),
   })
   .meta({ description: "A set of backends and the policy that picks one." });
 
@@ -373,6 +402,7 @@ export const builtinMiddlewareSchemas = {
   cors: corsSchema,
   fault: faultMiddlewareSchema,
   mirror: mirrorSchema,
+  "client-cert": clientCertSchema,
 } as const;
 
 export const pluginMiddlewareSchema = z
@@ -398,6 +428,7 @@ export const middlewareSchema = z.discriminatedUnion("type", [
   builtinMiddlewareSchemas.cors,
   builtinMiddlewareSchemas.fault,
   builtinMiddlewareSchemas.mirror,
+  builtinMiddlewareSchemas["client-cert"],
   pluginMiddlewareSchema,
 ]);
 
@@ -413,8 +444,6 @@ export const tenantSchema = z
   .meta({ description: "A named group of routers with its own hosts." });
 
 // ---------------------------------------------------------------- gateway
-
-const CIDR_RE = /^([0-9.]+|[0-9a-fA-F:]+)(\/\d{1,3})?$/;
 
 export const proxySchema = z
   .strictObject({

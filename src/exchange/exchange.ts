@@ -4,7 +4,8 @@ import { ChunkedDecoder } from "../http1/chunked.js";
 import { HeaderList } from "../http1/headers.js";
 import { parseResponseHead } from "../http1/parse-response.js";
 import { BodyKind, type RequestHead, type ResponseHead } from "../http1/types.js";
-import type { BodyFilter, DirectResponse, Exchange, ExchangeRequest, Middleware, ResponseHeadView, UpstreamRequestHead } from "../middleware/plugin.js";
+import { clientCertificateOf } from "./client-certificate.js";
+import type { BodyFilter, ClientCertificate, DirectResponse, Exchange, ExchangeRequest, Middleware, ResponseHeadView, UpstreamRequestHead } from "../middleware/plugin.js";
 import type { BackendState, SelectContext } from "../service/balancers/types.js";
 import { Admission, type Admittee } from "../service/admission.js";
 import { type ServiceBackend, selectBackend } from "../service/service.js";
@@ -12,7 +13,7 @@ import type { ConnectionUser, PoolClient, UpstreamConnection } from "../upstream
 import { collectFilters, FilterChain, type FilterOutput, Framing, framedChunk, keptLength, LAST_CHUNK, writeChunk } from "./body-filter.js";
 import { type HedgeOwner, HedgeTry } from "./hedge.js";
 import { hasDotSegment } from "./path-safety.js";
-import { directResponseHead, errorResponse, RETRY_AFTER, STATUS_REASON } from "./responses.js";
+import { directResponseHead, errorResponse, httpsRedirectResponse, RETRY_AFTER, STATUS_REASON } from "./responses.js";
 import { clientIpFrom, findCookie, isTrusted, serializeRequestHead, serializeResponseHead, stripResponseHopByHop, upstreamRequestHeaders } from "./forwarding.js";
 import type { ExchangeTrace, TryTrace } from "../observability/tracing/types.js";
 import type { ClientSide, RouteTarget } from "./types.js";
@@ -68,6 +69,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
   /** The relayed response's headers (for the access log); null for direct answers. */
   responseHeaders: HeaderList | null = null;
   private _locals: Map<string | symbol, unknown> | null = null;
+  private _clientCertificate: ClientCertificate | null | undefined = undefined;
 
   private readonly client: ClientSide;
   private readonly head: RequestHead;
@@ -171,6 +173,11 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     return RESET_CONNECTION;
   }
 
+  get clientCertificate(): ClientCertificate | null {
+    if (this._clientCertificate === undefined) this._clientCertificate = clientCertificateOf(this.client.socket);
+    return this._clientCertificate;
+  }
+
   get signal(): AbortSignal {
     if (this.ended === null) this.ended = new AbortController();
     return this.ended.signal;
@@ -223,6 +230,10 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     }
     if (hasDotSegment(this.head.path)) {
       this.sendDirect(errorResponse(400, 'the path has a "." or ".." segment; send it normalized'));
+      return;
+    }
+    if (this.client.httpsRedirect !== null) {
+      this.sendDirect(httpsRedirectResponse(this.client.httpsRedirect, this.request));
       return;
     }
     const match = this.client.table.routers.match(this);
@@ -1476,6 +1487,8 @@ function describeFailure(err: UpstreamError): string {
       return "connecting to the backend timed out";
     case "connect-error":
       return "connecting to the backend failed";
+    case "tls-error":
+      return "the TLS handshake with the backend failed";
     case "response-timeout":
       return "the backend did not respond in time";
     case "protocol-error":

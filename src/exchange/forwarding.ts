@@ -13,17 +13,20 @@ export interface ForwardingPolicy {
   readonly via: string | null;
 }
 
-export function compileForwarding(config: ProxyConfig): ForwardingPolicy {
-  let trusted: net.BlockList | null = null;
-  if (config.trustedProxies.length > 0) {
-    trusted = new net.BlockList();
-    for (const entry of config.trustedProxies) {
-      const [ip, bits] = entry.split("/") as [string, string | undefined];
-      const family = net.isIPv6(ip) ? "ipv6" : "ipv4";
-      if (bits === undefined) trusted.addAddress(ip, family);
-      else trusted.addSubnet(ip, Number(bits), family);
-    }
+/** A BlockList of IPs and CIDRs (validated by the schema). */
+export function cidrBlockList(entries: readonly string[]): net.BlockList {
+  const list = new net.BlockList();
+  for (const entry of entries) {
+    const [ip, bits] = entry.split("/") as [string, string | undefined];
+    const family = net.isIPv6(ip) ? "ipv6" : "ipv4";
+    if (bits === undefined) list.addAddress(ip, family);
+    else list.addSubnet(ip, Number(bits), family);
   }
+  return list;
+}
+
+export function compileForwarding(config: ProxyConfig): ForwardingPolicy {
+  const trusted = config.trustedProxies.length > 0 ? cidrBlockList(config.trustedProxies) : null;
   return { trusted, xForwarded: config.forwardedHeaders, forwarded: config.forwarded, via: config.via === undefined ? null : `1.1 ${config.via}` };
 }
 

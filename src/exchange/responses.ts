@@ -1,4 +1,5 @@
 // Hot path: responses the gateway writes itself (errors, middleware answers).
+import type { HttpsRedirect } from "./types.js";
 import type { DirectResponse } from "../middleware/plugin.js";
 import { STATUS_REASON } from "./status.js";
 
@@ -10,6 +11,13 @@ export function errorResponse(status: number, cause: string, headers: Record<str
 }
 
 const NO_HEADERS: Record<string, string> = {};
+
+/** The redirect a redirectToHttps listener answers with: same host and target, over HTTPS. */
+export function httpsRedirectResponse(redirect: HttpsRedirect, request: { readonly host: string; readonly path: string; readonly query: string }): DirectResponse {
+  if (request.host === "") return errorResponse(400, "a request without a Host header cannot be redirected to HTTPS");
+  const location = `https://${request.host}${redirect.port === 443 ? "" : `:${redirect.port}`}${request.path}${request.query}`;
+  return { status: redirect.status, headers: { Location: location }, body: "" };
+}
 
 /** 503s from overload or missing backends tell clients when to come back. */
 export const RETRY_AFTER: Record<string, string> = { "Retry-After": "1" };

@@ -55,12 +55,20 @@ export interface RuntimeTable {
 }
 
 /** The client side of an exchange, as the exchange sees it. */
+/** A listener's redirect of every request to HTTPS. */
+export interface HttpsRedirect {
+  readonly port: number;
+  readonly status: 301 | 302 | 307 | 308;
+}
+
 export interface ClientSide {
   readonly socket: net.Socket;
   readonly table: RuntimeTable;
   readonly listenerName: string;
   readonly scheme: "http" | "https";
   readonly peerIp: string;
+  /** Plain-HTTP listeners with redirectToHttps: where every request is sent instead of being routed. */
+  readonly httpsRedirect: HttpsRedirect | null;
   /** The listener's counters (in-flight requests). */
   readonly stats: ListenerStats;
   /** True while the gateway drains: the response says Connection: close. */

@@ -7,7 +7,7 @@ import type { DivisorConfig, DivisorConfigInput, ListenerConfig } from "../confi
 import type { DemoBackends } from "../demo/backends.js";
 import type { RuntimeTable } from "../exchange/types.js";
 import { DeadlineSweeper } from "../listener/deadlines.js";
-import { Listener, type ListenerOwner } from "../listener/listener.js";
+import { Listener, type ListenerOwner, loadListenerCertificates } from "../listener/listener.js";
 import type { Plugin } from "../middleware/plugin.js";
 import { GatewayMetrics, type MetricsSources } from "../observability/metrics/gateway-metrics.js";
 import { boundsInMs } from "../observability/metrics/histogram.js";
@@ -56,6 +56,20 @@ export interface ListenerSnapshot {
   accepted: number;
   /** Requests being served now. */
   requestsInFlight: number;
+  /** HTTPS listeners: the certificates in force, in the order of the config. */
+  certificates?: CertificateSnapshot[];
+}
+
+/** A certificate an HTTPS listener serves, for the admin API. */
+export interface CertificateSnapshot {
+  names: readonly string[];
+  subject: string;
+  issuer: string;
+  notBefore: string;
+  notAfter: string;
+  fingerprint256: string;
+  /** The one served when no name matches. */
+  default: boolean;
 }
 
 /** A bound listener. */
@@ -180,7 +194,7 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
   /** Split weights set at run time, kept across reloads that keep the router's split. */
   private readonly splitWeights: SplitWeights;
   private readonly plugins: ReadonlyMap<string, Plugin<unknown>>;
-  private readonly source: string;
+  readonly source: string;
   readonly loadConfig: (() => Promise<DivisorConfigInput | DivisorConfig>) | undefined;
   /** Reloads run one at a time, in the order asked (SIGHUP, --watch, admin API). */
   private reloading: Promise<unknown> = Promise.resolve();
@@ -273,6 +287,19 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
         connections: l.connectionCount,
         accepted: l.stats.accepted,
         requestsInFlight: l.stats.inFlight,
+        ...(l.certificateSet === null
+          ? {}
+          : {
+              certificates: l.certificateSet.certificates.map((c) => ({
+                names: c.names,
+                subject: c.subject,
+                issuer: c.issuer,
+                notBefore: new Date(c.notBefore).toISOString(),
+                notAfter: new Date(c.notAfter).toISOString(),
+                fingerprint256: c.fingerprint256,
+                default: c === l.certificateSet!.fallback,
+              })),
+            }),
       };
     });
   }
@@ -358,18 +385,26 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
   }
 
   private async syncListeners(configs: readonly ListenerConfig[]): Promise<void> {
+    // Every certificate loads before anything changes: a bad file refuses the whole reload.
+    const certificates = loadListenerCertificates(configs, this.source);
     const next = new Map<string, Listener>();
     const started: Listener[] = [];
+    const replaced: Listener[] = [];
     try {
-      for (const config of configs) {
+      for (const [index, config] of configs.entries()) {
         const key = config.address;
         const existing = this.listenerByAddress.get(key);
-        if (existing !== undefined) {
-          existing.config = config;
+        if (existing !== undefined && Listener.shapeOf(existing.config) === Listener.shapeOf(config)) {
+          existing.update(config, certificates[index]!, index);
           next.set(key, existing);
           continue;
         }
-        const listener = new Listener(config, this);
+        if (existing !== undefined) {
+          // Same address, other protocol (or PROXY protocol turned on or off): the old listener lets go of the port first.
+          replaced.push(existing);
+          void existing.stopAccepting();
+        }
+        const listener = new Listener(config, this, certificates[index]!, index);
         await listener.listen();
         started.push(listener);
         next.set(key, listener);
@@ -379,7 +414,7 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
       throw err;
     }
     for (const [key, listener] of this.listenerByAddress) {
-      if (!next.has(key)) void listener.stopAccepting();
+      if (next.get(key) !== listener && !replaced.includes(listener)) void listener.stopAccepting();
     }
     this.listenerByAddress = next;
     this.bound = [...next.values()].map((l) => {

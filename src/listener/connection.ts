@@ -5,7 +5,7 @@ import { HttpParseError } from "../errors.js";
 import { ProxyExchange } from "../exchange/exchange.js";
 import { normalizeIp } from "../exchange/forwarding.js";
 import { errorResponse, directResponseHead } from "../exchange/responses.js";
-import type { ClientSide, RuntimeTable } from "../exchange/types.js";
+import type { ClientSide, HttpsRedirect, RuntimeTable } from "../exchange/types.js";
 import { parseRequestHead } from "../http1/parse-request.js";
 import type { HeadLimits } from "../http1/types.js";
 import type { ListenerStats } from "../observability/metrics/http-stats.js";
@@ -18,6 +18,8 @@ export interface ListenerContext {
   readonly limits: HeadLimits;
   readonly headerTimeoutMs: number;
   readonly idleTimeoutMs: number;
+  /** Where redirectToHttps sends every request, or null. */
+  readonly httpsRedirect: HttpsRedirect | null;
   /** The listener's counters, kept across reloads. */
   readonly stats: ListenerStats;
   /** The table in force now; read once per exchange. */
@@ -56,10 +58,11 @@ export class ClientConnection implements ClientSide, Timed {
   private closed = false;
   private clientEnded = false;
 
-  constructor(socket: net.Socket, ctx: ListenerContext) {
+  /** `peerIp`: the client's address when a PROXY header gave it, else the socket's peer. */
+  constructor(socket: net.Socket, ctx: ListenerContext, peerIp?: string) {
     this.socket = socket;
     this.ctx = ctx;
-    this.peerIp = normalizeIp(socket.remoteAddress);
+    this.peerIp = peerIp ?? normalizeIp(socket.remoteAddress);
     this.listenerName = ctx.name;
     this.stats = ctx.stats;
     this.stats.accepted++;
@@ -74,6 +77,10 @@ export class ClientConnection implements ClientSide, Timed {
     });
     socket.on("close", () => this.onClose());
     socket.on("drain", () => this.current?.onClientDrain());
+  }
+
+  get httpsRedirect(): HttpsRedirect | null {
+    return this.ctx.httpsRedirect;
   }
 
   get draining(): boolean {

@@ -61,6 +61,28 @@ export interface ResponseHeadView {
   readonly headers: HeaderList;
 }
 
+/** A client's TLS certificate, as the client-cert middleware and plugins see it. */
+export interface ClientCertificate {
+  /** Whether it chains to the listener's clientAuth.ca (and is within its validity). */
+  readonly verified: boolean;
+  /** Why it did not verify (OpenSSL's reason, e.g. "UNABLE_TO_VERIFY_LEAF_SIGNATURE"), else null. */
+  readonly verifyError: string | null;
+  /** Subject as "CN=alice,O=Example" (RFC 4514 order as OpenSSL prints it). */
+  readonly subject: string;
+  /** The subject's common name, or "" without one. */
+  readonly commonName: string;
+  readonly issuer: string;
+  /** subjectAltName entries, e.g. ["DNS:svc.internal", "URI:spiffe://prod/web", "email:a@example.com"]. */
+  readonly subjectAltNames: readonly string[];
+  /** SHA-256 fingerprint, "AB:CD:...". */
+  readonly fingerprint256: string;
+  readonly serialNumber: string;
+  readonly validFrom: string;
+  readonly validTo: string;
+  /** The certificate in DER. */
+  readonly raw: Buffer;
+}
+
 /** One request/response pair travelling through the gateway. */
 export interface Exchange {
   /** Per-process sequence number. */
@@ -91,6 +113,12 @@ export interface Exchange {
   readonly traceId: string | undefined;
   /** Scratch space for plugins, shared across the phases of this exchange. */
   readonly locals: Map<string | symbol, unknown>;
+  /**
+   * The certificate the client presented over TLS (listeners with
+   * tls.clientAuth), or null when it sent none or the connection is not TLS.
+   * Read on first use.
+   */
+  readonly clientCertificate: ClientCertificate | null;
   /** Build a direct response; return it from `onRequest` to answer without proxying. */
   respond(status: number, body?: string | Buffer, headers?: Record<string, string>): DirectResponse;
   /**

@@ -11,6 +11,7 @@ import { headersPlugin } from "./headers/index.js";
 import { jwtPlugin } from "./jwt/index.js";
 import { corsPlugin } from "./cors/index.js";
 import { ipFilterPlugin } from "./ip-filter/index.js";
+import { clientCertPlugin } from "./client-cert/index.js";
 import type { Middleware, Plugin, PluginContext } from "./plugin.js";
 import { mirrorPlugin } from "./mirror/index.js";
 import { rateLimitPlugin } from "./rate-limit/index.js";
@@ -36,6 +37,7 @@ const BUILTINS: Record<string, { create(options: never, context: PluginContext):
   cors: corsPlugin,
   fault: faultPlugin,
   mirror: mirrorPlugin,
+  "client-cert": clientCertPlugin,
 };
 
 const SILENT: Logger = pino({ level: "silent" });

@@ -7,9 +7,11 @@
  * and the proxy's own codec and pools stay reserved for client exchanges.
  */
 import http from "node:http";
+import https from "node:https";
 import { DivisorError, UpstreamError } from "../errors.js";
 import type { SelectContext } from "../service/balancers/types.js";
 import { selectBackend, type ServiceBackend, type ServiceRuntime } from "../service/service.js";
+import { connectFailure, servernameFor, type UpstreamTls } from "../upstream/tls.js";
 
 /** One request a plugin sends to a service. */
 export interface UpstreamClientRequest {
@@ -75,7 +77,9 @@ export const CLOSED_UPSTREAM_CLIENT: UpstreamClient = {
 
 /** The gateway's client: `services` is read at each call, so it always sees the table in force. */
 export class GatewayUpstreamClient implements UpstreamClient {
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 64, maxFreeSockets: 16, scheduling: "lifo" });
+  private readonly agent = new http.Agent(AGENT_OPTIONS);
+  /** HTTPS services: an agent per TLS setting, so connections of one never carry another's requests. */
+  private readonly tlsAgents = new Map<UpstreamTls, https.Agent>();
   private closed = false;
 
   constructor(private readonly services: () => ReadonlyMap<string, ServiceRuntime>) {}
@@ -98,6 +102,25 @@ export class GatewayUpstreamClient implements UpstreamClient {
   close(): void {
     this.closed = true;
     this.agent.destroy();
+    for (const a of this.tlsAgents.values()) a.destroy();
+    this.tlsAgents.clear();
+  }
+
+  private tlsAgent(t: UpstreamTls): https.Agent {
+    let agent = this.tlsAgents.get(t);
+    if (agent === undefined) {
+      // A reload builds new settings: the agents of settings no table uses any more go.
+      const inUse = new Set<UpstreamTls | null>([...this.services().values()].map((s) => s.tls));
+      for (const [old, a] of this.tlsAgents) {
+        if (!inUse.has(old)) {
+          a.destroy();
+          this.tlsAgents.delete(old);
+        }
+      }
+      agent = new https.Agent(AGENT_OPTIONS);
+      this.tlsAgents.set(t, agent);
+    }
+    return agent;
   }
 
   private send(service: ServiceRuntime, backend: ServiceBackend, req: UpstreamClientRequest): Promise<UpstreamClientResponse> {
@@ -125,15 +148,13 @@ export class GatewayUpstreamClient implements UpstreamClient {
       const onAbort = (): void => finish(req.signal!.reason instanceof Error ? req.signal!.reason : new UpstreamClientError("ERR_ABORTED", "the request was aborted"));
       let outgoing: http.ClientRequest;
       try {
-        outgoing = http.request({
-          agent: this.agent,
-          host: backend.host,
-          port: backend.port,
-          method: req.method,
-          path: req.target,
-          headers,
-          setHost: false,
-        });
+        const t = service.tls;
+        const options: http.RequestOptions = { host: backend.host, port: backend.port, method: req.method, path: req.target, headers, setHost: false };
+        outgoing =
+          t === null
+            ? http.request({ ...options, agent: this.agent })
+            : // secureContext is passed on to tls.connect; @types/node leaves it out of https.RequestOptions.
+              https.request({ ...options, agent: this.tlsAgent(t), secureContext: t.context, servername: servernameFor(t, backend.host), rejectUnauthorized: t.verify } as https.RequestOptions);
       } catch (err) {
         // Node refuses a malformed method, target or header before sending anything.
         settled = true;
@@ -193,7 +214,8 @@ function toHeaderPairs(given: UpstreamClientRequest["headers"], hostDefault: str
 
 function translate(err: NodeJS.ErrnoException, address: string): DivisorError {
   if (err instanceof DivisorError) return err;
-  if (err.code === "ECONNREFUSED") return new UpstreamError("connect-refused", `backend ${address} refused the connection`, { cause: err });
   if (err.code === "ECONNRESET" || err.code === "EPIPE") return new UpstreamError("reset", `backend ${address} closed the connection (${err.message})`, { cause: err });
-  return new UpstreamError("connect-error", `request to backend ${address} failed: ${err.message}`, { cause: err });
+  return connectFailure(err, address);
 }
+
+const AGENT_OPTIONS: http.AgentOptions = { keepAlive: true, maxSockets: 64, maxFreeSockets: 16, scheduling: "lifo" };

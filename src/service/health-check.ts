@@ -1,5 +1,5 @@
 // Active health checks: one checker per backend, on its own unref'd timer, off the request path.
-import net from "node:net";
+import { connectBackend, type UpstreamTls } from "../upstream/tls.js";
 import type { HealthCheckConfig } from "../config/schema.js";
 import type { Logger } from "../observability/logger.js";
 
@@ -25,15 +25,15 @@ function statusMatcher(expect: readonly (number | string)[]): (status: number) =
   return (status) => ranges.some(([lo, hi]) => status >= lo && status <= hi);
 }
 
-/** Open a TCP connection; healthy when it opens within the timeout. */
-function tcpCheck(target: HealthTarget, timeoutMs: number): Promise<CheckResult> {
+/** Open a TCP connection (and, for HTTPS backends, complete the TLS handshake); healthy when it opens within the timeout. */
+function tcpCheck(target: HealthTarget, timeoutMs: number, tls: UpstreamTls | null): Promise<CheckResult> {
   return new Promise((resolve) => {
-    const socket = net.connect({ host: target.host, port: target.port });
+    const { socket, ready } = connectBackend(target.host, target.port, tls);
     socket.setTimeout(timeoutMs, () => {
       socket.destroy();
       resolve(`no connection within ${timeoutMs} ms`);
     });
-    socket.once("connect", () => {
+    socket.once(ready, () => {
       socket.destroy();
       resolve(undefined);
     });
@@ -45,7 +45,7 @@ function tcpCheck(target: HealthTarget, timeoutMs: number): Promise<CheckResult>
  * One HTTP/1.1 request with Connection: close over a raw socket (the gateway does not
  * load node:http); healthy when the status is expected and the body holds bodyContains.
  */
-function httpCheck(target: HealthTarget, config: HealthCheckConfig, okStatus: (s: number) => boolean): Promise<CheckResult> {
+function httpCheck(target: HealthTarget, config: HealthCheckConfig, okStatus: (s: number) => boolean, tls: UpstreamTls | null): Promise<CheckResult> {
   return new Promise((resolve) => {
     let settled = false;
     const done = (result: CheckResult) => {
@@ -54,11 +54,11 @@ function httpCheck(target: HealthTarget, config: HealthCheckConfig, okStatus: (s
       socket.destroy();
       resolve(result);
     };
-    const socket = net.connect({ host: target.host, port: target.port });
+    const { socket, ready } = connectBackend(target.host, target.port, tls);
     const chunks: Buffer[] = [];
     let received = 0;
     socket.setTimeout(config.timeout, () => done(`no answer within ${config.timeout} ms`));
-    socket.once("connect", () => {
+    socket.once(ready, () => {
       let head = `${config.method} ${config.path} HTTP/1.1\r\nHost: ${config.host ?? target.address}\r\nUser-Agent: divisor-health-check\r\nConnection: close\r\n`;
       for (const [name, value] of Object.entries(config.headers ?? {})) head += `${name}: ${value}\r\n`;
       socket.write(`${head}\r\n`, "latin1");
@@ -107,6 +107,8 @@ export class HealthChecker {
   private readonly target: HealthTarget;
   private readonly onChange: (healthy: boolean) => void;
   private readonly log: Logger | null;
+  /** The service's TLS to its backends (checks go over it too); set on every build. */
+  tls: UpstreamTls | null = null;
 
   /** `log` (the "health" logger) gets each check's result at debug (failures) and trace (passes). */
   constructor(target: HealthTarget, config: HealthCheckConfig, onChange: (healthy: boolean) => void, log: Logger | null = null) {
@@ -142,7 +144,7 @@ export class HealthChecker {
 
   private async run(): Promise<void> {
     const c = this.config;
-    const result = c.type === "tcp" ? await tcpCheck(this.target, c.timeout) : await httpCheck(this.target, c, this.okStatus);
+    const result = c.type === "tcp" ? await tcpCheck(this.target, c.timeout, this.tls) : await httpCheck(this.target, c, this.okStatus, this.tls);
     if (this.stopped) return;
     this.checks++;
     this.lastCheck = Date.now();

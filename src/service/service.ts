@@ -4,6 +4,7 @@ import { DEFAULT_BUCKETS } from "../config/schema-observability.js";
 import { boundsInMs } from "../observability/metrics/histogram.js";
 import type { GatewayLogs } from "../observability/logging.js";
 import { BackendPool, type PoolOptions } from "../upstream/pool.js";
+import { type UpstreamTls, upstreamTls } from "../upstream/tls.js";
 import { createBalancer } from "./balancers/index.js";
 import type { Balancer, BackendState, SelectContext } from "./balancers/types.js";
 import { AdmissionLimit } from "./admission.js";
@@ -153,6 +154,8 @@ export interface ServiceRuntime {
   readonly breaker: CircuitBreaker;
   /** Recent response-head latencies (for hedging); kept across reloads. */
   readonly latency: LatencyWindow;
+  /** HTTPS backends: how to reach them over TLS; null for plain TCP. */
+  readonly tls: UpstreamTls | null;
 }
 
 export function splitHostPort(address: string): { host: string; port: number } {
@@ -183,13 +186,21 @@ export class BackendRegistry {
     this.logs = logs;
   }
 
+  /** Each service's TLS settings as last built, to tell whether a reload changed them. */
+  private readonly tlsSettings = new Map<string, string>();
+
   /** Build (or reuse) the runtime of one service. */
   build(name: string, config: ServiceConfig, live: Set<string>): ServiceRuntime {
+    const tlsSetting = JSON.stringify(config.tls ?? null);
+    // Idle connections made with other TLS settings (or in the clear) must not carry new requests.
+    const tlsChanged = this.tlsSettings.has(name) && this.tlsSettings.get(name) !== tlsSetting;
+    this.tlsSettings.set(name, tlsSetting);
     const poolOptions: PoolOptions = {
       maxConnections: config.pool.maxConnections,
       maxIdle: config.pool.maxIdle,
       idleTimeoutMs: config.pool.idleTimeout,
       connectTimeoutMs: config.timeouts.connect,
+      tls: config.tls === undefined ? null : upstreamTls(config.tls, `services.${name}.tls`, "<config>"),
     };
     const backends = config.backends.map((b) => {
       const id = `${name}/${b.address}`;
@@ -224,9 +235,11 @@ export class BackendRegistry {
         backend.slowStartMs = config.slowStart ?? 0;
         if (backend.rampStart === 0) backend.weight = b.weight;
         backend.pool.options = options;
+        if (tlsChanged) backend.pool.closeIdle();
         backend.breaker.config = config.circuitBreaker;
       }
       this.configureHealth(name, backend, config.healthCheck);
+      if (backend.health !== undefined) backend.health.tls = poolOptions.tls;
       return backend;
     });
     // A breaker may open only while the service keeps enough backends (maxEjectedShare).
@@ -248,6 +261,7 @@ export class BackendRegistry {
       limit: this.limit(name, config.limits),
       breaker: this.serviceBreaker(name, config),
       latency: this.latencyWindow(name),
+      tls: poolOptions.tls,
     };
   }
 

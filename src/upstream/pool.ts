@@ -1,9 +1,10 @@
 // Hot path: keep-alive connection pools, one per backend.
-import net from "node:net";
+import type net from "node:net";
 import { UpstreamError } from "../errors.js";
 import type { BackendState } from "../service/balancers/types.js";
 import type { Logger } from "../observability/logger.js";
 import { UpstreamStats } from "./stats.js";
+import { connectBackend, connectFailure, type UpstreamTls } from "./tls.js";
 
 /** Who gets a connection from the pool (the exchange). */
 export interface PoolClient {
@@ -25,6 +26,8 @@ export interface PoolOptions {
   maxIdle: number;
   idleTimeoutMs: number;
   connectTimeoutMs: number;
+  /** HTTPS backends: how to reach them over TLS; null for plain TCP. */
+  tls: UpstreamTls | null;
 }
 
 /** One TCP connection to a backend. Listeners are attached once, for its whole life. */
@@ -161,7 +164,7 @@ export class BackendPool {
 
   private connect(client: PoolClient): void {
     const { host, port, address } = this.backend;
-    const socket = net.connect({ host, port, noDelay: true });
+    const { socket, ready } = connectBackend(host, port, this.options.tls);
     const conn = new UpstreamConnection(socket, this);
     this.all.add(conn);
     const started = performance.now();
@@ -175,11 +178,8 @@ export class BackendPool {
     socket.setTimeout(this.options.connectTimeoutMs, () =>
       fail(new UpstreamError("connect-timeout", `connecting to backend ${address} timed out after ${this.options.connectTimeoutMs} ms`)),
     );
-    socket.once("error", (err: NodeJS.ErrnoException) => {
-      const failure = err.code === "ECONNREFUSED" ? "connect-refused" : "connect-error";
-      fail(new UpstreamError(failure, `connecting to backend ${address} failed: ${err.code ?? err.message}`, { cause: err }));
-    });
-    socket.once("connect", () => {
+    socket.once("error", (err: NodeJS.ErrnoException) => fail(connectFailure(err, address)));
+    socket.once(ready, () => {
       if (settled) return;
       settled = true;
       socket.setTimeout(0);
@@ -246,6 +246,12 @@ export class BackendPool {
    */
   drain(): void {
     this.draining = true;
+    for (const conn of this.idle) conn.destroy();
+    this.idle.length = 0;
+  }
+
+  /** Close the idle connections (their settings changed); leased ones go on. */
+  closeIdle(): void {
     for (const conn of this.idle) conn.destroy();
     this.idle.length = 0;
   }

@@ -2,21 +2,9 @@ import assert from "node:assert/strict";
 import net from "node:net";
 import { after, before, describe, test } from "node:test";
 import { DivisorError } from "../../src/errors.js";
-import { definePlugin, type PluginContext } from "../../src/middleware/plugin.js";
+import { capture } from "../helpers/capture.js";
 import { startBackend, startGateway, type TestBackend, type TestGateway } from "../helpers/net.js";
 
-/** A plugin that only captures its context, so the test drives PluginContext.upstream directly. */
-function capture(): { plugin: ReturnType<typeof definePlugin<unknown>>; context: () => PluginContext } {
-  let ctx: PluginContext | undefined;
-  const plugin = definePlugin<unknown>({
-    name: "capture",
-    create: (_options, context) => {
-      ctx = context;
-      return {};
-    },
-  });
-  return { plugin, context: () => ctx! };
-}
 
 async function rejectsWith(promise: Promise<unknown>, code: string): Promise<DivisorError> {
   const err = await promise.then(

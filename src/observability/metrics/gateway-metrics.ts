@@ -18,12 +18,15 @@ import { ExpositionWriter, type Labels } from "./exposition.js";
 import { boundsInMs } from "./histogram.js";
 import { PluginMetricsRegistry } from "./plugin-metrics.js";
 import type { ProcessMetrics } from "./process-metrics.js";
+import type { CertificateSet } from "../../listener/tls.js";
 import { ListenerStats, type RequestSeries, RouterStats } from "./http-stats.js";
 
 /** A listener as metrics see it at scrape time. */
 export interface ListenerGauge {
   readonly name: string;
   readonly connectionCount: number;
+  /** The certificates in force, for HTTPS listeners. */
+  readonly certificateSet?: CertificateSet | null;
 }
 
 /** What a scrape reads besides the counters: live state owned by the gateway. */
@@ -222,6 +225,31 @@ export class GatewayMetrics {
     for (const s of stats) w.sample(label(s.listener), s.inFlight);
     w.family("divisor_http_request_parse_errors", "counter", "Requests refused before routing: malformed, ambiguous or oversized heads.");
     for (const s of stats) w.sample(label(s.listener), s.rejectedHeads);
+    this.renderTls(w, sources, stats);
+    const pp = stats.filter((s) => s.proxyProtocol !== null);
+    if (pp.length > 0) {
+      w.family("divisor_proxy_protocol_headers", "counter", "PROXY protocol headers read from trusted balancers, by version (v1, v2).");
+      for (const s of pp) for (const [version, n] of s.proxyProtocol!.headers) w.sample([["listener", s.listener], ["version", version]], n);
+      w.family("divisor_proxy_protocol_errors", "counter", "Connections closed because their PROXY header was malformed or incomplete in time.");
+      for (const s of pp) w.sample([["listener", s.listener]], s.proxyProtocol!.errors);
+    }
+  }
+
+  private renderTls(w: ExpositionWriter, sources: MetricsSources, stats: ListenerStats[]): void {
+    const tls = stats.filter((s) => s.tls !== null);
+    if (tls.length === 0) return;
+    w.family("divisor_tls_handshakes", "counter", "TLS handshakes completed, by protocol version.");
+    for (const s of tls) for (const [version, n] of s.tls!.handshakes) w.sample([["listener", s.listener], ["version", version]], n);
+    w.family("divisor_tls_handshake_errors", "counter", "TLS handshakes that failed, by reason (timeout, reset, protocol-mismatch, plain-http, unknown-server-name, alert, other).");
+    for (const s of tls) for (const [reason, n] of s.tls!.handshakeErrors) w.sample([["listener", s.listener], ["reason", reason]], n);
+    w.family("divisor_tls_certificate_reloads", "counter", "Certificate files reloaded after they changed.");
+    for (const s of tls) w.sample([["listener", s.listener]], s.tls!.certificateReloads);
+    w.family("divisor_tls_certificate_reload_errors", "counter", "Certificate files that changed but did not load (the certificates in force stayed).");
+    for (const s of tls) w.sample([["listener", s.listener]], s.tls!.certificateReloadErrors);
+    w.family("divisor_tls_certificate_expiry_timestamp_seconds", "gauge", "When each certificate in force expires (Unix time), by its first server name; alert well before it.", "seconds");
+    for (const l of sources.listeners()) {
+      for (const c of l.certificateSet?.certificates ?? []) w.sample([["listener", l.name], ["certificate", c.names[0]!]], Math.floor(c.notAfter / 1000));
+    }
   }
 
   private renderBackends(w: ExpositionWriter, registry: BackendRegistry): void {

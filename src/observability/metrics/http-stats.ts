@@ -1,6 +1,7 @@
 // Hot path: per-request counters, reached from the compiled route without any lookup by name.
 import type { BackendState } from "../../service/balancers/types.js";
 import { HistogramCell } from "./histogram.js";
+import type { TlsStats } from "../../listener/tls.js";
 
 /** Methods counted under their own name; any other is counted as "_OTHER" (OTel semantic conventions). */
 export const METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE", "_OTHER"] as const;
@@ -117,6 +118,10 @@ export class ListenerStats {
   inFlight = 0;
   /** Requests refused before routing because their head was malformed or too large. */
   rejectedHeads = 0;
+  /** Handshake and certificate counters, once the listener has spoken TLS. */
+  tls: TlsStats | null = null;
+  /** PROXY protocol listeners: headers read by version, and headers refused. */
+  proxyProtocol: { headers: Map<string, number>; errors: number } | null = null;
 
   constructor(listener: string) {
     this.listener = listener;
