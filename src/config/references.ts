@@ -38,6 +38,14 @@ export function referenceIssues(input: unknown): PathIssue[] {
     }
   }
   checkListeners(input.listeners, out);
+  if (Array.isArray(input.listeners)) {
+    input.listeners.forEach((listener, i) => {
+      if (!isRecord(listener) || !isRecord(listener.tcp) || typeof listener.tcp.service !== "string") return;
+      const name = listener.tcp.service;
+      if (Object.hasOwn(services, name)) return;
+      out.push({ path: ["listeners", i, "tcp", "service"], target: "value", message: unknownName("service", name, services) });
+    });
+  }
   checkAccessSample(input, out);
   checkMiddlewareServices(middlewares, services, out);
   return out;

@@ -67,6 +67,16 @@ export const listenerSchema = z
         description:
           "Read the PROXY protocol header (v1 or v2, detected) that an L4 balancer (HAProxy send-proxy, AWS NLB, ...) puts before the client's bytes, and take the client's address from it. A trusted connection without a header is served with its own address; a malformed header closes it.",
       }),
+    tcp: z
+      .strictObject({
+        service: z.string().min(1).meta({ description: "Service whose backends take the connections (its balancer, health checks, breakers, connect timeout, retries.attempts and tls apply)." }),
+        idleTimeout: duration.default(3_600_000).meta({ description: "A tunnel with no bytes either way for this long is closed; 0 = never." }),
+      })
+      .optional()
+      .meta({
+        description:
+          "Make this an L4 (TCP) listener: each connection is joined to a backend of the service and bytes are copied both ways, with no HTTP (databases, MQTT, anything). With tls, TLS is terminated first; with proxyProtocol, the client's address comes from the balancer.",
+      }),
     redirectToHttps: z
       .union([
         z.literal(true).transform(() => ({ port: 443, status: 308 as const })),
@@ -78,6 +88,7 @@ export const listenerSchema = z
       .optional()
       .meta({ description: "Answer every request on this (plain HTTP) listener with a redirect to the same host and path over HTTPS, without routing it. true = port 443, status 308." }),
   })
+  .refine((l) => l.tcp === undefined || l.redirectToHttps === undefined, { message: "a TCP listener speaks no HTTP to redirect", path: ["redirectToHttps"] })
   .refine((l) => l.tls === undefined || l.redirectToHttps === undefined, { message: "redirectToHttps is for plain-HTTP listeners; this one already speaks HTTPS", path: ["redirectToHttps"] })
   .meta({ description: "An address the gateway accepts HTTP/1.1 connections on (HTTPS when tls is set)." });
 

@@ -392,7 +392,8 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
     const replaced: Listener[] = [];
     try {
       for (const [index, config] of configs.entries()) {
-        const key = config.address;
+        // Port 0 binds a new free port each time: several such listeners are distinct, keyed by position.
+        const key = config.address.endsWith(":0") ? `${config.address}#${index}` : config.address;
         const existing = this.listenerByAddress.get(key);
         if (existing !== undefined && Listener.shapeOf(existing.config) === Listener.shapeOf(config)) {
           existing.update(config, certificates[index]!, index);

@@ -11,6 +11,7 @@ import type { DeadlineSweeper } from "./deadlines.js";
 import { ConfigError, type ConfigIssue } from "../errors.js";
 import { cidrBlockList, normalizeIp } from "../exchange/forwarding.js";
 import { parseProxyHeader } from "./proxy-protocol.js";
+import { newTcpStats, type TcpStats, TcpTunnel } from "./tcp.js";
 import { CertificateSet, CertificateWatcher, newTlsStats, type TlsStats, tlsFiles, warnValidity } from "./tls.js";
 
 /** What a listener needs from the gateway that owns it. */
@@ -70,6 +71,8 @@ export class Listener implements ListenerContext {
   private proxyTrusted: net.BlockList | null = null;
   private readonly proxiedPeers = new WeakMap<net.Socket, string>();
   private readonly connections = new Set<ClientConnection>();
+  /** TCP listeners: the tunnels open now. */
+  private readonly tunnels = new Set<TcpTunnel>();
   /** The certificates in force (HTTPS listeners only). */
   private certificates: CertificateSet | null;
   private watcher: CertificateWatcher | null = null;
@@ -113,7 +116,7 @@ export class Listener implements ListenerContext {
 
   /** What decides whether a reload can keep this listener (same protocol and PROXY protocol setting) or must replace it. */
   static shapeOf(config: ListenerConfig): string {
-    return `${config.tls === undefined ? "http" : "https"}${config.proxyProtocol === undefined ? "" : "+proxy"}`;
+    return `${config.tcp === undefined ? "" : "tcp+"}${config.tls === undefined ? "http" : "https"}${config.proxyProtocol === undefined ? "" : "+proxy"}`;
   }
 
   /**
@@ -296,9 +299,29 @@ export class Listener implements ListenerContext {
       const raw = (socket as net.Socket & { _parent?: net.Socket })._parent ?? socket;
       peer = this.proxiedPeers.get(raw);
     }
+    const tcp = this.config.tcp;
+    if (tcp !== undefined) {
+      const service = this.owner.table().services.get(tcp.service);
+      if (service === undefined) {
+        socket.destroy();
+        return;
+      }
+      this.tunnels.add(new TcpTunnel(socket, peer ?? normalizeIp(socket.remoteAddress), service, tcp.idleTimeout, this));
+      return;
+    }
     const conn = new ClientConnection(socket, this, peer);
     this.connections.add(conn);
     this.owner.sweeper.add(conn);
+  }
+
+  tunnelClosed(t: TcpTunnel): void {
+    this.tunnels.delete(t);
+  }
+
+  /** TCP listeners' counters (created on first use, kept with the listener's stats across reloads). */
+  get tcpStats(): TcpStats {
+    this.stats.tcp ??= newTcpStats();
+    return this.stats.tcp;
   }
 
   connectionClosed(conn: ClientConnection): void {
@@ -307,7 +330,7 @@ export class Listener implements ListenerContext {
   }
 
   get connectionCount(): number {
-    return this.connections.size;
+    return this.connections.size + this.tunnels.size;
   }
 
   /** Start accepting; resolves with the bound address. */
@@ -344,11 +367,12 @@ export class Listener implements ListenerContext {
 
   /** Whether every connection has closed. */
   get quiet(): boolean {
-    return this.connections.size === 0;
+    return this.connections.size === 0 && this.tunnels.size === 0;
   }
 
   destroyAll(): void {
     for (const conn of this.connections) conn.destroy();
+    for (const t of this.tunnels) t.close();
   }
 }
 

@@ -226,6 +226,18 @@ export class GatewayMetrics {
     w.family("divisor_http_request_parse_errors", "counter", "Requests refused before routing: malformed, ambiguous or oversized heads.");
     for (const s of stats) w.sample(label(s.listener), s.rejectedHeads);
     this.renderTls(w, sources, stats);
+    const tcp = stats.filter((s) => s.tcp !== null);
+    if (tcp.length > 0) {
+      w.family("divisor_tcp_connections", "counter", "TCP listener connections, by result: proxied (joined to a backend) or failed (no backend took it).");
+      for (const s of tcp) {
+        w.sample([["listener", s.listener], ["result", "proxied"]], s.tcp!.proxied);
+        w.sample([["listener", s.listener], ["result", "failed"]], s.tcp!.failed);
+      }
+      w.family("divisor_tcp_received_bytes", "counter", "Bytes TCP listeners copied from clients to backends.", "bytes");
+      for (const s of tcp) w.sample([["listener", s.listener]], s.tcp!.bytesIn);
+      w.family("divisor_tcp_sent_bytes", "counter", "Bytes TCP listeners copied from backends to clients.", "bytes");
+      for (const s of tcp) w.sample([["listener", s.listener]], s.tcp!.bytesOut);
+    }
     const pp = stats.filter((s) => s.proxyProtocol !== null);
     if (pp.length > 0) {
       w.family("divisor_proxy_protocol_headers", "counter", "PROXY protocol headers read from trusted balancers, by version (v1, v2).");

@@ -2,6 +2,7 @@
 import type { BackendState } from "../../service/balancers/types.js";
 import { HistogramCell } from "./histogram.js";
 import type { TlsStats } from "../../listener/tls.js";
+import type { TcpStats } from "../../listener/tcp.js";
 
 /** Methods counted under their own name; any other is counted as "_OTHER" (OTel semantic conventions). */
 export const METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE", "_OTHER"] as const;
@@ -122,6 +123,8 @@ export class ListenerStats {
   tls: TlsStats | null = null;
   /** PROXY protocol listeners: headers read by version, and headers refused. */
   proxyProtocol: { headers: Map<string, number>; errors: number } | null = null;
+  /** TCP listeners: tunnels and bytes. */
+  tcp: TcpStats | null = null;
 
   constructor(listener: string) {
     this.listener = listener;
