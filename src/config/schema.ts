@@ -50,6 +50,9 @@ export const listenerSchema = z
       .strictObject({
         header: duration.default(10_000).meta({ description: "Time a client has to send a complete request head (slowloris guard); then 408 and close." }),
         idle: duration.default(60_000).meta({ description: "Time a keep-alive connection may sit idle between requests, and the longest pause while a request body is arriving (then 408)." }),
+        tunnelIdle: duration
+          .default(3_600_000)
+          .meta({ description: "An upgraded connection (WebSocket and other 101 Switching Protocols tunnels) with no bytes either way for this long is closed (checked within one more period); 0 = never." }),
       })
       .prefault({})
       .meta({ description: "Client-side timeouts." }),

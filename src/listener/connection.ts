@@ -18,6 +18,8 @@ export interface ListenerContext {
   readonly limits: HeadLimits;
   readonly headerTimeoutMs: number;
   readonly idleTimeoutMs: number;
+  /** Upgraded connections with no bytes either way for this long are closed; 0 = never. */
+  readonly tunnelIdleTimeoutMs: number;
   /** Where redirectToHttps sends every request, or null. */
   readonly httpsRedirect: HttpsRedirect | null;
   /** The listener's counters, kept across reloads. */
@@ -39,6 +41,8 @@ const enum Wait {
   Idle = 1,
   Header = 2,
   Exchange = 3,
+  /** An upgraded connection (WebSocket...): bytes both ways, checked for idleness. */
+  Tunnel = 4,
 }
 
 export class ClientConnection implements ClientSide, Timed {
@@ -57,6 +61,8 @@ export class ClientConnection implements ClientSide, Timed {
   private processing = false;
   private closed = false;
   private clientEnded = false;
+  /** Tunnels: the byte count at the last idleness check (-1 before the first). */
+  private tunnelBytes = -1;
 
   /** `peerIp`: the client's address when a PROXY header gave it, else the socket's peer. */
   constructor(socket: net.Socket, ctx: ListenerContext, peerIp?: string) {
@@ -208,7 +214,13 @@ export class ClientConnection implements ClientSide, Timed {
 
   startTunnel(): void {
     this.tunnel = true;
-    this.deadline = 0;
+    this.stats.tunnelsOpen++;
+    this.stats.tunnelsOpened++;
+    this.wait = Wait.Tunnel;
+    const idle = this.ctx.tunnelIdleTimeoutMs;
+    // Idleness is judged at the deadline from the byte counts, so tunnelled chunks pay nothing for it.
+    this.tunnelBytes = -1;
+    this.deadline = idle > 0 ? performance.now() + idle : 0;
     const rest = this.buf;
     this.buf = null;
     if (rest !== null) this.current!.tunnelToUpstream(rest);
@@ -232,6 +244,21 @@ export class ClientConnection implements ClientSide, Timed {
         this.deadline = 0;
         this.current?.onDeadline();
         return;
+      case Wait.Tunnel: {
+        const current = this.current;
+        const bytes = current === null ? 0 : current.requestBytes + current.responseBytes;
+        if (bytes !== this.tunnelBytes) {
+          // Bytes moved since the last check (or this is the first): look again one idle period later.
+          this.tunnelBytes = bytes;
+          this.deadline = performance.now() + this.ctx.tunnelIdleTimeoutMs;
+          return;
+        }
+        this.deadline = 0;
+        this.stats.tunnelsIdleClosed++;
+        this.ctx.log.debug({ listener: this.ctx.name, idleMs: this.ctx.tunnelIdleTimeoutMs }, "tunnel idle; closed");
+        this.destroy();
+        return;
+      }
     }
   }
 
@@ -266,6 +293,10 @@ export class ClientConnection implements ClientSide, Timed {
   }
 
   private onClose(): void {
+    if (this.tunnel) {
+      this.tunnel = false;
+      this.stats.tunnelsOpen--;
+    }
     this.closed = true;
     this.deadline = 0;
     const current = this.current;

@@ -279,6 +279,9 @@ export class Listener implements ListenerContext {
   get idleTimeoutMs(): number {
     return this.config.timeouts.idle;
   }
+  get tunnelIdleTimeoutMs(): number {
+    return this.config.timeouts.tunnelIdle;
+  }
   get httpsRedirect(): HttpsRedirect | null {
     return this.config.redirectToHttps ?? null;
   }

@@ -170,4 +170,35 @@ describe("WebSocket upgrade", () => {
     assert.equal(messages[1], "ping 1");
     assert.equal(messages[2]!.length, 200_000);
   });
+
+  test("an idle tunnel is closed after timeouts.tunnelIdle, a busy one is not; divisor_tunnels counts them", async () => {
+    const idleGw = await startGateway({ ...simpleConfig([backend.address]), listeners: [{ address: "127.0.0.1:0", name: "ws", timeouts: { tunnelIdle: 300 } }] });
+    try {
+      const open = (path: string) =>
+        new Promise<WebSocket>((resolve, reject) => {
+          const ws = new WebSocket(`ws://127.0.0.1:${idleGw.port}${path}`);
+          ws.once("message", () => resolve(ws));
+          ws.once("error", reject);
+        });
+      const idle = await open("/idle");
+      const busy = await open("/busy");
+      const ticker = setInterval(() => busy.send("tick"), 50);
+      assert.match(await idleGw.gateway.metrics(), /divisor_tunnels\{listener="ws"\} 2/);
+      const started = Date.now();
+      await new Promise<void>((r) => idle.once("close", () => r()));
+      const took = Date.now() - started;
+      assert.ok(took >= 250 && took < 2000, `idle tunnel closed after ${took} ms`);
+      assert.equal(busy.readyState, WebSocket.OPEN, "the busy tunnel stays open");
+      clearInterval(ticker);
+      busy.close();
+      await new Promise<void>((r) => busy.once("close", () => r()));
+      const m = await idleGw.gateway.metrics();
+      assert.match(m, /divisor_tunnels_idle_closed_total\{listener="ws"\} 1/);
+      assert.match(m, /divisor_tunnels_opened_total\{listener="ws"\} 2/);
+      for (let i = 0; i < 20 && !/divisor_tunnels\{listener="ws"\} 0/.test(await idleGw.gateway.metrics()); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.match(await idleGw.gateway.metrics(), /divisor_tunnels\{listener="ws"\} 0/);
+    } finally {
+      await idleGw.close();
+    }
+  });
 });

@@ -225,6 +225,12 @@ export class GatewayMetrics {
     for (const s of stats) w.sample(label(s.listener), s.inFlight);
     w.family("divisor_http_request_parse_errors", "counter", "Requests refused before routing: malformed, ambiguous or oversized heads.");
     for (const s of stats) w.sample(label(s.listener), s.rejectedHeads);
+    w.family("divisor_tunnels", "gauge", "Upgraded connections (WebSocket and other 101 tunnels) open now.");
+    for (const s of stats) w.sample(label(s.listener), s.tunnelsOpen);
+    w.family("divisor_tunnels_opened", "counter", "Upgraded connections opened.");
+    for (const s of stats) w.sample(label(s.listener), s.tunnelsOpened);
+    w.family("divisor_tunnels_idle_closed", "counter", "Upgraded connections closed by timeouts.tunnelIdle.");
+    for (const s of stats) w.sample(label(s.listener), s.tunnelsIdleClosed);
     this.renderTls(w, sources, stats);
     const tcp = stats.filter((s) => s.tcp !== null);
     if (tcp.length > 0) {

@@ -119,6 +119,10 @@ export class ListenerStats {
   inFlight = 0;
   /** Requests refused before routing because their head was malformed or too large. */
   rejectedHeads = 0;
+  /** Upgraded connections (WebSocket...): open now, opened in all, closed for idleness. */
+  tunnelsOpen = 0;
+  tunnelsOpened = 0;
+  tunnelsIdleClosed = 0;
   /** Handshake and certificate counters, once the listener has spoken TLS. */
   tls: TlsStats | null = null;
   /** PROXY protocol listeners: headers read by version, and headers refused. */
