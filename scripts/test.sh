@@ -19,6 +19,9 @@ command -v python3 >/dev/null || missing+=(python3)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v taskset >/dev/null || missing+=(util-linux)
 command -v script >/dev/null || missing+=(bsdutils)
+# openssl makes the TLS tests' certificates (a CA and leaves) and OCSP responses; curl is a real client in many tests.
+command -v openssl >/dev/null || missing+=(openssl)
+command -v curl >/dev/null || missing+=(curl)
 /usr/bin/python3 -c "import prometheus_client" 2>/dev/null || missing+=(python3-prometheus-client)
 # Prometheus on its own, without its recommended prometheus-node-exporter (another system service).
 no_recommends=()
