@@ -163,7 +163,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     return this._locals;
   }
 
-  respond(status: number, body: string | Buffer = "", headers: Record<string, string> = {}): DirectResponse {
+  respond(status: number, body: string | Buffer = "", headers: Readonly<Record<string, string | readonly string[]>> = {}): DirectResponse {
     return { status, body, headers };
   }
 
