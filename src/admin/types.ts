@@ -27,6 +27,8 @@ export interface AdminGateway {
   /** The compiled table in force (routers in precedence order). */
   table(): RuntimeTable;
   setBackendState(service: string, address: string, state: AdminState): BackendSnapshot | undefined;
+  /** The state a middleware keeps across reloads (a cache's store), undefined when it has none yet. */
+  middlewareState(name: string): ReadonlyMap<string | symbol, unknown> | undefined;
   /** Re-reads the configuration from its source, when the gateway was given one. */
   readonly loadConfig: (() => Promise<DivisorConfigInput | DivisorConfig>) | undefined;
   reload(config?: DivisorConfigInput | DivisorConfig): Promise<void>;

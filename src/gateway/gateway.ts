@@ -209,6 +209,10 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
     return this.registry.snapshot().find((b) => b.service === service && b.address === address);
   }
 
+  middlewareState(name: string): ReadonlyMap<string | symbol, unknown> | undefined {
+    return this.middlewareStates.peek(name);
+  }
+
   listeners(): ListenerSnapshot[] {
     return [...this.listenerByAddress.values()].map((l) => {
       const a = l.address();
