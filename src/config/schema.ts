@@ -14,6 +14,7 @@ import { forwardAuthSchema } from "../middleware/forward-auth/schema.js";
 import { jwtSchema } from "../middleware/jwt/schema.js";
 import { faultMiddlewareSchema } from "../middleware/fault/schema.js";
 import { mirrorSchema } from "../middleware/mirror/schema.js";
+import { cacheSchema } from "../middleware/cache/schema.js";
 import { address, duration, nonNegativeInt, positiveInt, size } from "./schema-scalars.js";
 import { ipFilterSchema } from "../middleware/ip-filter/schema.js";
 import { securityHeadersSchema } from "../middleware/security-headers/schema.js";
@@ -373,6 +374,7 @@ export const builtinMiddlewareSchemas = {
   cors: corsSchema,
   fault: faultMiddlewareSchema,
   mirror: mirrorSchema,
+  cache: cacheSchema,
 } as const;
 
 export const pluginMiddlewareSchema = z
@@ -398,6 +400,7 @@ export const middlewareSchema = z.discriminatedUnion("type", [
   builtinMiddlewareSchemas.cors,
   builtinMiddlewareSchemas.fault,
   builtinMiddlewareSchemas.mirror,
+  builtinMiddlewareSchemas.cache,
   pluginMiddlewareSchema,
 ]);
 
