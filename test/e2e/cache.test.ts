@@ -4,6 +4,8 @@ import type http from "node:http";
 import { afterEach, describe, test } from "node:test";
 import { promisify } from "node:util";
 import type { DivisorConfigInput } from "../../src/config/schema.js";
+import { ConfigError } from "../../src/errors.js";
+import { createGateway } from "../../src/gateway/gateway.js";
 import { adminCall } from "../helpers/admin.js";
 import { get, startBackend, startGateway, type TestBackend, type TestGateway } from "../helpers/net.js";
 import { parseExposition, sampleValue } from "../helpers/prometheus.js";
@@ -403,5 +405,29 @@ describe("cache middleware", () => {
     const res = await curl(`${s.gw.url}/k`);
     assert.match(res.headers["cache-status"]!, /hit/);
     assert.equal(s.hits("/k"), 1);
+  });
+
+  test("stores a chunked response and answers it with Content-Length, also to an HTTP/1.0 client", async () => {
+    const s = await setup((_req, res) => {
+      res.writeHead(200, { "cache-control": "max-age=60" });
+      res.write("part one, ");
+      setTimeout(() => res.end("part two"), 20);
+    });
+    const first = await curl(`${s.gw.url}/chunked`);
+    assert.equal(first.headers["transfer-encoding"], "chunked");
+    assert.equal(first.body, "part one, part two");
+    const hit = await curl(`${s.gw.url}/chunked`, ["--http1.0"]);
+    assert.equal(hit.body, "part one, part two");
+    assert.equal(hit.headers["content-length"], "18");
+    assert.equal(hit.headers["transfer-encoding"], undefined);
+    assert.equal(s.hits("/chunked"), 1);
+  });
+
+  test("a bad cache configuration is refused with the key's path", () => {
+    const config = (cache: Record<string, unknown>) =>
+      ({ listeners: [{ address: "127.0.0.1:0" }], services: { app: { backends: ["127.0.0.1:1"] } }, middlewares: { c: { type: "cache", ...cache } }, routers: { all: { service: "app", middlewares: ["c"] } } }) as never;
+    assert.throws(() => createGateway(config({ store: "redis" })), (err: unknown) => err instanceof ConfigError && err.message.includes("middlewares.c.redis") && err.message.includes("store: redis needs redis"));
+    assert.throws(() => createGateway(config({ methods: ["POST"] })), (err: unknown) => err instanceof ConfigError && err.message.includes("middlewares.c.methods"));
+    assert.throws(() => createGateway(config({ maxBytes: "lots" })), (err: unknown) => err instanceof ConfigError && err.message.includes("middlewares.c.maxBytes"));
   });
 });
