@@ -308,6 +308,8 @@ describe("cache middleware", () => {
     assert.equal(s.backend.seen[1]!.headers["if-none-match"], '"e1"');
     const head = await curl(`${s.gw.url}/e`, ["-I"]);
     assert.equal(head.status, 200);
+    assert.equal(head.headers["content-length"], "13");
+    assert.match(head.headers["cache-status"]!, /fwd-status=304/);
     assert.equal(await cacheRequests(s.admin, "revalidated"), 2);
   });
 

@@ -71,8 +71,11 @@ export function buildEntry(
     etag: h.get("etag"),
     lastModified: h.get("last-modified"),
   };
+  const validators = entry.etag !== undefined || entry.lastModified !== undefined;
+  // Revalidated before every use, and nothing to revalidate with: every use is a full fetch.
+  if (entry.noCache && !validators) return "no-cache";
   // Neither fresh, nor revalidatable, nor servable stale: storing it would only take room.
-  if (entry.lifetimeMs <= entry.initialAgeMs && entry.etag === undefined && entry.lastModified === undefined && entry.swrMs === 0 && entry.sieMs === 0) return "no-freshness";
+  if (entry.lifetimeMs <= entry.initialAgeMs && !validators && entry.swrMs === 0 && entry.sieMs === 0) return "no-freshness";
   return entry;
 }
 

@@ -156,6 +156,17 @@ export const cachePlugin = definePlugin<Options>({
     const id = options.identifier;
     const maxObject = options.maxObjectSize;
     const coalesceWait = options.coalesce.enabled ? options.coalesce.wait : -1;
+    /** Exchanges of this instance leading a coalesced fetch right now. */
+    let leading = 0;
+
+    /** The flow's fetch is over (stored, not storable, or failed): wake the waiters. */
+    function release(flow: Flow): void {
+      if (!flow.leader) return;
+      flow.leader = false;
+      leading--;
+      coalescer.finish(flow.key);
+    }
+
     const direct = new WeakMap<CachedResponse, { headers: DirectHeaders; upstreamStatus: string[] }>();
 
     const quiet = (err: unknown) => log.debug({ middleware: name, err: (err as Error).message }, "cache store failed");
@@ -266,7 +277,9 @@ export const cachePlugin = definePlugin<Options>({
       let res: UpstreamClientResponse;
       try {
         res = await fetchOwn(ex, entry, ex.signal);
-      } catch {
+      } catch (err) {
+        // Too big to store is no failure of the backend: the exchange fetches it itself.
+        if ((err as { code?: string }).code === "ERR_UPSTREAM_RESPONSE_TOO_LARGE") return forward(ex, key, "fwd=stale; detail=too-large");
         stales.inc();
         return answer(ex, entry, ageMs, `fwd=stale; ttl=${ttl(entry, ageMs)}; detail=stale-if-error`);
       }
@@ -277,7 +290,7 @@ export const cachePlugin = definePlugin<Options>({
       misses.inc();
       const stored = absorb(key, entry, res, request, requestTime);
       if (res.status === 304) {
-        if (stored === undefined) return undefined; // no longer storable: forward the request as a miss
+        if (stored === undefined) return forward(ex, key, "fwd=stale; detail=no-longer-storable");
         revalidations.inc();
         const age = stored.initialAgeMs + (Date.now() - stored.responseTime);
         return answer(ex, stored, age, `fwd=stale; fwd-status=304; ttl=${ttl(stored, age)}`);
@@ -287,11 +300,16 @@ export const cachePlugin = definePlugin<Options>({
       return ex.respond(res.status, res.body, headers);
     }
 
+    /** Let the exchange go to the backend as a plain miss (after a fetch of the cache's own could not answer it). */
+    function forward(ex: Exchange, key: string, member: string): undefined {
+      newFlow(ex, key, member);
+      return undefined;
+    }
+
     /** Decide on a looked-up key: answer from the store, or forward (with a flow). */
     function decide(ex: Exchange, key: string, variants: readonly CachedResponse[] | undefined, afterWait: boolean): DirectResponse | Promise<DirectResponse | undefined> | undefined {
       const req = ex.request.headers;
-      const ccValues = req.getAll("cache-control");
-      const rcc = ccValues.length === 0 ? undefined : parseCacheControl(ccValues);
+      const rcc = req.get("cache-control") === undefined ? undefined : parseCacheControl(req.getAll("cache-control"));
       const forceRevalidate = rcc === undefined ? req.get("pragma")?.toLowerCase().includes("no-cache") === true : rcc.has("no-cache") || deltaMs(rcc, "max-age") === 0;
       const entry = variants === undefined ? undefined : selectVariant(variants, req);
       let member = variants === undefined ? "fwd=uri-miss" : "fwd=vary-miss";
@@ -333,6 +351,7 @@ export const cachePlugin = definePlugin<Options>({
           });
         }
         flow.leader = true;
+        leading++;
       }
       misses.inc();
       return undefined;
@@ -387,17 +406,11 @@ export const cachePlugin = definePlugin<Options>({
             entry.body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
             put(flow.key, entry);
           }
-          if (flow.leader) {
-            flow.leader = false;
-            coalescer.finish(flow.key);
-          }
+          release(flow);
           sink.end();
         },
         destroy() {
-          if (flow.leader) {
-            flow.leader = false;
-            coalescer.finish(flow.key);
-          }
+          release(flow);
         },
       };
     }
@@ -446,23 +459,11 @@ export const cachePlugin = definePlugin<Options>({
           else put(flow.key, refreshed);
           revalidations.inc();
           const age = entry.initialAgeMs + (now - entry.responseTime);
-          const { headers } = directHeaders(entry.headers, statusLower);
-          const raw: string[] = [];
-          for (const n in headers) {
-            const v = headers[n]!;
-            if (typeof v === "string") raw.push(n, v);
-            else for (const one of v) raw.push(n, one);
-          }
-          raw.push("Age", String(Math.floor(age / 1000)));
-          if (ex.request.method !== "HEAD") raw.push("Content-Length", String(entry.body.length));
+          // The stored fields (the backend's Cache-Status among them), framed for the stored body.
           view.status = entry.status;
-          view.headers.raw = raw;
+          view.headers.raw = [...entry.headers, "Age", String(Math.floor(age / 1000)), "Content-Length", String(entry.body.length)];
           flow.serve = entry;
           member = `fwd=stale; fwd-status=304; ttl=${ttl(entry, age)}${typeof refreshed === "string" ? "" : "; stored"}`;
-          if (statusName !== undefined) {
-            const upstreamStatus = directHeaders(entry.headers, statusLower).upstreamStatus;
-            for (const v of upstreamStatus) view.headers.add(statusName, v);
-          }
         } else if (ex.request.method === "GET" && member !== "fwd=bypass") {
           const built = buildEntry(status, view.headers.raw, flow.request, flow.requestTime, now, rules);
           if (typeof built !== "string") {
@@ -474,10 +475,7 @@ export const cachePlugin = definePlugin<Options>({
             if (flow.stale !== undefined) forget(flow.key);
           }
         } else member += `; fwd-status=${status}`;
-        if (flow.leader && flow.capture === undefined) {
-          flow.leader = false;
-          coalescer.finish(flow.key);
-        }
+        if (flow.capture === undefined) release(flow);
         if (statusName !== undefined) view.headers.add(statusName, `${id}; ${member}`);
       },
 
@@ -490,9 +488,11 @@ export const cachePlugin = definePlugin<Options>({
       },
 
       onLog(ex: Exchange) {
+        // The leader's exchange failed or ended before its body did: let the waiters go
+        // (checked only while some exchange leads, so a hit's onLog touches nothing).
+        if (leading === 0) return;
         const flow = ex.locals.get(FLOW) as Flow | undefined;
-        // The leader's exchange failed or ended before its body did: let the waiters go.
-        if (flow?.leader) coalescer.finish(flow.key);
+        if (flow !== undefined) release(flow);
       },
     };
   },
