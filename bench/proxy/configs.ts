@@ -100,9 +100,12 @@ backend backend
  * in `dir`. "chain" is "default" with a typical middleware chain on its router:
  * an in-memory rate limit per client IP (a limit no bench run reaches, so nothing
  * is refused) and the security-headers preset, request metrics on as by default.
+ * "cache" puts a memory cache on the router with a heuristic freshness of an hour
+ * (the backend sends no Cache-Control), so after the first request every GET is a
+ * hit answered by the gateway itself: the cache-hit throughput.
  * The ratios to "default" are what each costs.
  */
-export type DivisorVariant = "default" | "admin" | "bare" | "no-metrics" | "tracing" | "access-log" | "chain";
+export type DivisorVariant = "default" | "admin" | "bare" | "no-metrics" | "tracing" | "access-log" | "chain" | "cache";
 
 /** The "chain" variant's middlewares: 10^9 requests a second per client is far above what one core proxies. */
 const TYPICAL_CHAIN = `middlewares:
@@ -121,6 +124,7 @@ export function divisorYaml(port: number, backendPort: number, variant: DivisorV
     tracing: `tracing: { endpoint: "http://127.0.0.1:${backendPort}/v1/traces", sampler: { ratio: 1 } }\n`,
     "access-log": `logging: { access: { destination: "${dir}/divisor-access.log" } }\n`,
     chain: TYPICAL_CHAIN,
+    cache: "middlewares:\n  cache: { type: cache, defaultTtl: 1h }\n",
   };
   return `listeners:
   - address: "127.0.0.1:${port}"
@@ -129,7 +133,7 @@ ${observability[variant]}services:
     backends: ["127.0.0.1:${backendPort}"]${resilience}
 routers:
   all:
-    service: backend${variant === "chain" ? "\n    middlewares: [limit, secure]" : ""}
+    service: backend${variant === "chain" ? "\n    middlewares: [limit, secure]" : variant === "cache" ? "\n    middlewares: [cache]" : ""}
 `;
 }
 

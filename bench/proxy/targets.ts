@@ -72,6 +72,7 @@ export const TARGETS: readonly Target[] = [
   divisorTarget("divisor-tracing", "tracing"),
   divisorTarget("divisor-access-log", "access-log"),
   divisorTarget("divisor-chain", "chain"),
+  divisorTarget("divisor-cache", "cache"),
   {
     id: "nginx",
     label: "nginx",

@@ -37,6 +37,8 @@ export interface AdminGateway {
   /** What the admin API changed at run time, for a `--workers` worker that replaces a dead one (restoreState). */
   savedState(): SavedState;
   restoreState(state: SavedState): void;
+  /** The state a middleware keeps across reloads (a cache's store), undefined when it has none yet. */
+  middlewareState(name: string): ReadonlyMap<string | symbol, unknown> | undefined;
   /** Re-reads the configuration from its source, when the gateway was given one. */
   readonly loadConfig: (() => Promise<DivisorConfigInput | DivisorConfig>) | undefined;
   reload(config?: DivisorConfigInput | DivisorConfig): Promise<void>;

@@ -14,6 +14,7 @@ import { forwardAuthSchema } from "../middleware/forward-auth/schema.js";
 import { jwtSchema } from "../middleware/jwt/schema.js";
 import { faultMiddlewareSchema } from "../middleware/fault/schema.js";
 import { mirrorSchema } from "../middleware/mirror/schema.js";
+import { cacheSchema } from "../middleware/cache/schema.js";
 import { address, duration, nonNegativeInt, positiveInt, size } from "./schema-scalars.js";
 import { ipFilterSchema } from "../middleware/ip-filter/schema.js";
 import { clientCertSchema } from "../middleware/client-cert/schema.js";
@@ -417,6 +418,7 @@ export const builtinMiddlewareSchemas = {
   fault: faultMiddlewareSchema,
   mirror: mirrorSchema,
   "client-cert": clientCertSchema,
+  cache: cacheSchema,
 } as const;
 
 export const pluginMiddlewareSchema = z
@@ -443,6 +445,7 @@ export const middlewareSchema = z.discriminatedUnion("type", [
   builtinMiddlewareSchemas.fault,
   builtinMiddlewareSchemas.mirror,
   builtinMiddlewareSchemas["client-cert"],
+  builtinMiddlewareSchemas.cache,
   pluginMiddlewareSchema,
 ]);
 

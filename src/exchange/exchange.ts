@@ -165,7 +165,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     return this._locals;
   }
 
-  respond(status: number, body: string | Buffer = "", headers: Record<string, string> = {}): DirectResponse {
+  respond(status: number, body: string | Buffer = "", headers: Readonly<Record<string, string | readonly string[]>> = {}): DirectResponse {
     return { status, body, headers };
   }
 
@@ -1330,9 +1330,17 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     this.headSent = true;
     const noBody = this.head.method === "HEAD" || res.status === 204 || res.status === 304;
     const socket = this.client.socket;
-    socket.write(directResponseHead(res, body.length, this.closeAfter, this.head.versionMinor), "latin1");
-    if (!noBody && body.length > 0) {
-      socket.write(body);
+    const headText = directResponseHead(res, body.length, this.closeAfter, this.head.versionMinor);
+    if (noBody || body.length === 0) socket.write(headText, "latin1");
+    else {
+      // Head and body in one write (one syscall), as for a proxied response's first bytes.
+      if (body.length <= MAX_COALESCE) socket.write(withHead(headText, body, 0, body.length));
+      else {
+        socket.cork();
+        socket.write(headText, "latin1");
+        socket.write(body);
+        socket.uncork();
+      }
       this.responseBytes += body.length;
     }
     this.finish(!this.closeAfter);

@@ -30,10 +30,13 @@ export function directResponseHead(res: DirectResponse, length: number, close: b
     const lower = name.toLowerCase();
     if (lower === "content-length" || lower === "connection" || lower === "transfer-encoding") continue;
     if (lower === "content-type") hasType = true;
-    s += `${name}: ${res.headers[name]}\r\n`;
+    const value = res.headers[name]!;
+    if (typeof value === "string") s += `${name}: ${value}\r\n`;
+    else for (const v of value) s += `${name}: ${v}\r\n`;
   }
   if (!hasType && length > 0) s += "Content-Type: text/plain; charset=utf-8\r\n";
-  s += `Content-Length: ${length}\r\n`;
+  // A 304 carries no body and its Content-Length would describe the 200's (RFC 9110 §8.6): none is sent.
+  if (res.status !== 304) s += `Content-Length: ${length}\r\n`;
   if (close) s += "Connection: close\r\n";
   else if (versionMinor === 0) s += "Connection: keep-alive\r\n";
   return `${s}\r\n`;

@@ -276,6 +276,10 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
     if (state.splitWeights !== undefined) this.splitWeights.restore(this.runtime, state.splitWeights);
   }
 
+  middlewareState(name: string): ReadonlyMap<string | symbol, unknown> | undefined {
+    return this.middlewareStates.peek(name);
+  }
+
   listeners(): ListenerSnapshot[] {
     return [...this.listenerByAddress.values()].map((l) => {
       const a = l.address();

@@ -24,7 +24,8 @@ import type { UpstreamClient } from "./upstream-client.js";
 /** A response produced by a middleware instead of proxying. */
 export interface DirectResponse {
   readonly status: number;
-  readonly headers: Readonly<Record<string, string>>;
+  /** Header fields by name; an array sends the field once per value (Set-Cookie, a cache's stored fields). */
+  readonly headers: Readonly<Record<string, string | readonly string[]>>;
   readonly body: string | Buffer;
 }
 
@@ -120,7 +121,7 @@ export interface Exchange {
    */
   readonly clientCertificate: ClientCertificate | null;
   /** Build a direct response; return it from `onRequest` to answer without proxying. */
-  respond(status: number, body?: string | Buffer, headers?: Record<string, string>): DirectResponse;
+  respond(status: number, body?: string | Buffer, headers?: Readonly<Record<string, string | readonly string[]>>): DirectResponse;
   /**
    * A direct response that sends no response at all: return it from `onRequest`
    * to reset the client connection (TCP RST), as a crashed backend would.

@@ -5,6 +5,7 @@ import type { Logger } from "../observability/logger.js";
 import { NO_PLUGIN_METRICS, type PluginMetrics } from "../observability/metrics/plugin-metrics.js";
 import { apiKeyPlugin } from "./api-key/index.js";
 import { basicAuthPlugin } from "./basic-auth/index.js";
+import { cachePlugin } from "./cache/index.js";
 import { forwardAuthPlugin } from "./forward-auth/index.js";
 import { faultPlugin } from "./fault/index.js";
 import { headersPlugin } from "./headers/index.js";
@@ -38,6 +39,7 @@ const BUILTINS: Record<string, { create(options: never, context: PluginContext):
   fault: faultPlugin,
   mirror: mirrorPlugin,
   "client-cert": clientCertPlugin,
+  cache: cachePlugin,
 };
 
 const SILENT: Logger = pino({ level: "silent" });

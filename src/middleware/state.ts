@@ -18,6 +18,11 @@ export class MiddlewareStates {
     return state;
   }
 
+  /** The state map of middleware `name`, if it has one (the admin API's view). */
+  peek(name: string): ReadonlyMap<string | symbol, unknown> | undefined {
+    return this.byName.get(name);
+  }
+
   /** Forget (and close) the state of middlewares the running config no longer has. */
   retain(names: Iterable<string>): void {
     const keep = new Set(names);

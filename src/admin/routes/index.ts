@@ -1,5 +1,6 @@
 /** Every admin endpoint; a new one is a file in this folder and a line here. */
 import type { AdminRoute } from "../types.js";
+import { cachePurge } from "./cache.js";
 import { config } from "./config.js";
 import { healthz, readyz } from "./health.js";
 import { listeners } from "./listeners.js";
@@ -48,6 +49,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
   listeners,
   runtimeRoute,
   reloadRoute,
+  cachePurge,
   getLogging,
   putLogging,
   cpuProfile,
