@@ -17,6 +17,7 @@ import { mirrorSchema } from "../middleware/mirror/schema.js";
 import { address, duration, nonNegativeInt, positiveInt, size } from "./schema-scalars.js";
 import { ipFilterSchema } from "../middleware/ip-filter/schema.js";
 import { securityHeadersSchema } from "../middleware/security-headers/schema.js";
+import { compressSchema } from "../middleware/compress/schema.js";
 import { corsSchema } from "../middleware/cors/schema.js";
 import { adminSchema, loggingSchema, metricsSchema, tracingSchema } from "./schema-observability.js";
 
@@ -373,6 +374,7 @@ export const builtinMiddlewareSchemas = {
   cors: corsSchema,
   fault: faultMiddlewareSchema,
   mirror: mirrorSchema,
+  compress: compressSchema,
 } as const;
 
 export const pluginMiddlewareSchema = z
@@ -398,6 +400,7 @@ export const middlewareSchema = z.discriminatedUnion("type", [
   builtinMiddlewareSchemas.cors,
   builtinMiddlewareSchemas.fault,
   builtinMiddlewareSchemas.mirror,
+  builtinMiddlewareSchemas.compress,
   pluginMiddlewareSchema,
 ]);
 

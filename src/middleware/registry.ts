@@ -9,6 +9,7 @@ import { forwardAuthPlugin } from "./forward-auth/index.js";
 import { faultPlugin } from "./fault/index.js";
 import { headersPlugin } from "./headers/index.js";
 import { jwtPlugin } from "./jwt/index.js";
+import { compressPlugin } from "./compress/index.js";
 import { corsPlugin } from "./cors/index.js";
 import { ipFilterPlugin } from "./ip-filter/index.js";
 import type { Middleware, Plugin, PluginContext } from "./plugin.js";
@@ -36,6 +37,7 @@ const BUILTINS: Record<string, { create(options: never, context: PluginContext):
   cors: corsPlugin,
   fault: faultPlugin,
   mirror: mirrorPlugin,
+  compress: compressPlugin,
 };
 
 const SILENT: Logger = pino({ level: "silent" });
