@@ -180,7 +180,7 @@ describe("compress: filters", () => {
     test(`${encoding}: the body streams out compressed, each turn's bytes flushed, and decompresses byte-exact`, async () => {
       const spec = encoderSpec(encoding, encoding === "gzip" ? 5 : 4, 18);
       const bytes = { input: cell(), output: cell() };
-      const filter = new CompressFilter(spec.open(), spec.flush, bytes);
+      const filter = new CompressFilter(spec, bytes);
       const sink = collector();
       const part = Buffer.from(`{"id":1,"name":"a name that repeats"},`.repeat(200));
       filter.write(part, sink);
@@ -204,19 +204,30 @@ describe("compress: filters", () => {
       assert.ok(all.length < part.length / 5, `${all.length} of ${part.length * 2}`);
     });
   }
+  test("a body that ends within its first turn is compressed in one go", () => {
+    const spec = encoderSpec("gzip", 5, 18);
+    const filter = new CompressFilter({ ...spec, open: () => assert.fail("no stream for a one-turn body") }, { input: cell(), output: cell() });
+    const sink = collector();
+    filter.write(Buffer.from("abc".repeat(1000)), sink);
+    filter.write(Buffer.from("def".repeat(1000)), sink);
+    filter.end(sink);
+    assert.equal(zlib.gunzipSync(Buffer.concat(sink.chunks)).toString(), "abc".repeat(1000) + "def".repeat(1000));
+  });
   test("an empty body still gets a valid (empty) gzip stream", async () => {
     const spec = encoderSpec("gzip", 5, 18);
-    const filter = new CompressFilter(spec.open(), spec.flush, { input: cell(), output: cell() });
+    const filter = new CompressFilter(spec, { input: cell(), output: cell() });
     const sink = collector();
     filter.end(sink);
     await sink.ended;
     assert.equal(zlib.gunzipSync(Buffer.concat(sink.chunks)).length, 0);
   });
-  test("destroy releases the zlib stream mid-body", () => {
+  test("destroy releases the zlib stream mid-body", async () => {
     const spec = encoderSpec("gzip", 5, 18);
-    const stream = spec.open();
-    const filter = new CompressFilter(stream, spec.flush, { input: cell(), output: cell() });
+    let stream: ReturnType<typeof spec.open> | undefined;
+    const filter = new CompressFilter({ ...spec, open: () => (stream = spec.open()) }, { input: cell(), output: cell() });
     filter.write(Buffer.alloc(1000, 1), collector());
+    await new Promise((r) => setImmediate(r));
+    assert.ok(stream !== undefined, "a body that goes on past its first turn gets a stream");
     filter.destroy();
     assert.equal(stream.destroyed, true);
   });

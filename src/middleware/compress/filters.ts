@@ -18,6 +18,8 @@ type ZstdZlib = {
 export interface EncoderSpec {
   readonly encoding: Encoding;
   readonly open: () => Transform;
+  /** The whole body at once, synchronously (no stream, no thread-pool hop). */
+  readonly oneShot: (body: Buffer) => Buffer;
   /** The flush that ends a deflate block / brotli meta-block without resetting the dictionary. */
   readonly flush: number;
 }
@@ -27,15 +29,15 @@ export function encoderSpec(encoding: Encoding, level: number, brWindow: number)
   const c = zlib.constants;
   if (encoding === "gzip") {
     const options: zlib.ZlibOptions = { level };
-    return { encoding, open: () => zlib.createGzip(options), flush: c.Z_SYNC_FLUSH };
+    return { encoding, open: () => zlib.createGzip(options), oneShot: (b) => zlib.gzipSync(b, options), flush: c.Z_SYNC_FLUSH };
   }
   if (encoding === "br") {
     const options: zlib.BrotliOptions = { params: { [c.BROTLI_PARAM_QUALITY]: level, [c.BROTLI_PARAM_LGWIN]: brWindow } };
-    return { encoding, open: () => zlib.createBrotliCompress(options), flush: c.BROTLI_OPERATION_FLUSH };
+    return { encoding, open: () => zlib.createBrotliCompress(options), oneShot: (b) => zlib.brotliCompressSync(b, options), flush: c.BROTLI_OPERATION_FLUSH };
   }
-  const z = zlib as unknown as ZstdZlib;
+  const z = zlib as unknown as ZstdZlib & { zstdCompressSync(b: Buffer, o: object): Buffer };
   const options = { params: { [z.constants.ZSTD_c_compressionLevel!]: level } };
-  return { encoding, open: () => z.createZstdCompress(options), flush: z.constants.ZSTD_e_flush! };
+  return { encoding, open: () => z.createZstdCompress(options), oneShot: (b) => z.zstdCompressSync(b, options), flush: z.constants.ZSTD_e_flush! };
 }
 
 /** A decompressor for a request's Content-Encoding (lowercased), or undefined when there is none for it here. */
@@ -65,7 +67,7 @@ export interface ByteCounters {
 
 /**
  * A body filter around one zlib stream: input bytes go in, its output goes to
- * the sink as zlib produces it, its end ends the sink. Subclasses decide what an
+ * the sink as zlib produces it, its end ends the sink. A subclass decides what an
  * output chunk and an error mean.
  */
 abstract class ZlibFilter implements BodyFilter {
@@ -87,7 +89,6 @@ abstract class ZlibFilter implements BodyFilter {
     this.sink = sink;
     this.bytes.input.inc(chunk.length);
     this.stream.write(chunk);
-    this.written();
   }
 
   end(sink: BodySink): void {
@@ -103,9 +104,6 @@ abstract class ZlibFilter implements BodyFilter {
     this.stream.destroy();
   }
 
-  /** After each input chunk. */
-  protected written(): void {}
-
   protected output(out: Buffer): void {
     this.bytes.output.inc(out.length);
     this.sink?.write(out);
@@ -118,44 +116,89 @@ abstract class ZlibFilter implements BodyFilter {
   protected abstract failed(err: Error): void;
 }
 
-/** The coalesced flush of a CompressFilter, scheduled once per event-loop turn with writes. */
-function flushLater(filter: CompressFilter): void {
-  filter.flushNow();
+/** The end of an event-loop turn of a CompressFilter: open its stream, or flush it. */
+function endOfTurn(filter: CompressFilter): void {
+  filter.turnEnded();
 }
 
 /**
- * Compresses a response body as it streams. Each event-loop turn that brought
- * body bytes ends with a sync flush, so what the backend sent reaches the client
- * now (server-sent events, long polls) without a flush per small chunk — the
- * chunked decoder hands over many in one read, and each flush costs ratio.
+ * Compresses a response body as it streams. The first turn's chunks are held: a
+ * body that ends in the same event-loop turn (most API answers) is compressed in
+ * one synchronous call, with no stream and no thread-pool hop. A longer one gets
+ * a zlib stream, and each event-loop turn that brought body bytes ends with a sync
+ * flush, so what the backend sent reaches the client now (server-sent events, long
+ * polls) without a flush per small chunk — the chunked decoder hands over many in
+ * one read, and each flush costs ratio.
  */
-export class CompressFilter extends ZlibFilter {
-  private flushScheduled = false;
+export class CompressFilter implements BodyFilter {
+  private sink: BodySink | null = null;
+  private stream: Transform | null = null;
+  /** Chunks of the first turn, before the stream is opened. */
+  private held: Buffer[] | null = [];
+  private turnScheduled = false;
+  private closed = false;
 
   constructor(
-    stream: Transform,
-    private readonly flushFlag: number,
-    bytes: ByteCounters,
-  ) {
-    super(stream, bytes);
-  }
+    private readonly spec: EncoderSpec,
+    private readonly bytes: ByteCounters,
+  ) {}
 
-  protected override written(): void {
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(flushLater, this);
+  write(chunk: Buffer, sink: BodySink): void {
+    if (this.closed) return;
+    this.sink = sink;
+    this.bytes.input.inc(chunk.length);
+    if (this.held !== null) this.held.push(chunk);
+    else this.stream!.write(chunk);
+    if (!this.turnScheduled) {
+      this.turnScheduled = true;
+      setImmediate(endOfTurn, this);
     }
   }
 
-  /** @internal the scheduled flush (skipped once the body ended or the exchange did). */
-  flushNow(): void {
-    this.flushScheduled = false;
-    if (!this.closed) (this.stream as unknown as { flush(kind: number): void }).flush(this.flushFlag);
+  end(sink: BodySink): void {
+    if (this.closed) return;
+    this.sink = sink;
+    this.closed = true;
+    const held = this.held;
+    if (held !== null) {
+      this.held = null;
+      const out = this.spec.oneShot(held.length === 1 ? held[0]! : Buffer.concat(held));
+      this.bytes.output.inc(out.length);
+      sink.write(out);
+      sink.end();
+      return;
+    }
+    // Ending the stream flushes everything that is left.
+    this.stream!.end();
   }
 
-  protected failed(err: Error): void {
+  destroy(): void {
     this.closed = true;
-    this.sink?.error(err);
+    this.held = null;
+    this.stream?.destroy();
+  }
+
+  /** @internal the end of a turn with writes: the body goes on, so it needs a stream; flush what came. */
+  turnEnded(): void {
+    this.turnScheduled = false;
+    if (this.closed) return;
+    let stream = this.stream;
+    if (stream === null) {
+      stream = this.spec.open();
+      this.stream = stream;
+      stream.on("data", (out: Buffer) => {
+        this.bytes.output.inc(out.length);
+        this.sink?.write(out);
+      });
+      stream.on("end", () => this.sink?.end());
+      stream.on("error", (err: Error) => {
+        this.closed = true;
+        this.sink?.error(err);
+      });
+      for (const chunk of this.held!) stream.write(chunk);
+      this.held = null;
+    }
+    (stream as unknown as { flush(kind: number): void }).flush(this.spec.flush);
   }
 }
 

@@ -126,7 +126,7 @@ export const compressPlugin = definePlugin<Options>({
       // A strong validator promises the exact bytes; ours differ from the backend's (RFC 9110 §8.8.1).
       if (etag !== undefined && etag.charCodeAt(0) === 34 /* " */) headers.set("ETag", `W/${etag}`);
       count[choice]!.inc();
-      return new CompressFilter(spec.open(), spec.flush, bytes[choice]!);
+      return new CompressFilter(spec, bytes[choice]!);
     };
 
     if (!options.request.decompress) return { onResponseBody };
