@@ -8,11 +8,11 @@
  * Core 0: the backend and wrk. Core 1: the proxy under test, alone.
  * It measures; it is not a test: it exits 0 when a target is missed, 1 when it cannot run.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { ensureDivisorBuilt } from "./proxy/build.js";
-import { BACKEND_BODY, backendNginxConf, POST_BODY_BYTES, postLua } from "./proxy/configs.js";
+import { BACKEND_BODY, backendNginxConf, COMPRESS_PATH, compressDocument, compressLua, POST_BODY_BYTES, postLua } from "./proxy/configs.js";
 import { freePort, requestOnce, timeToFirst200 } from "./proxy/net.js";
 import { type BenchOptions, parseBenchOptions, USAGE } from "./proxy/options.js";
 import { type BenchProcess, clockTicksPerSecond, cpuTicks, killAllNow, logTail, machineBusyTicks, ownTicks, peakRss, stopProcess } from "./proxy/processes.js";
@@ -33,17 +33,23 @@ interface Run {
   readonly loadCore: number;
   /** Path of the wrk Lua script of the scenario, if any. */
   readonly script: string | undefined;
+  /** Path of the wrk Lua script of the compress workload. */
+  readonly compressScript: string;
+  readonly compressBody: string;
 }
 
 /** Checks one answer, warms up, then measures with wrk while reading the target's CPU time. */
-async function measure(run: Run, id: string, label: string, port: number, pidsOf: () => number[], firstResponseMs: number): Promise<Measured> {
+async function measure(run: Run, id: string, label: string, port: number, pidsOf: () => number[], firstResponseMs: number, compress = false): Promise<Measured> {
   const { options } = run;
-  const post = options.scenario === "post-1k";
-  const check = await requestOnce(port, post ? "POST" : "GET", post ? Buffer.alloc(POST_BODY_BYTES, "x") : undefined);
-  if (check.status !== 200 || check.body !== BACKEND_BODY) {
-    throw new Error(`wrong answer before measuring: status ${check.status}, body ${JSON.stringify(check.body.slice(0, 80))}`);
+  const post = options.scenario === "post-1k" && !compress;
+  const check = compress
+    ? await requestOnce(port, "GET", undefined, COMPRESS_PATH, { "accept-encoding": "gzip" })
+    : await requestOnce(port, post ? "POST" : "GET", post ? Buffer.alloc(POST_BODY_BYTES, "x") : undefined);
+  const expected = compress ? run.compressBody : BACKEND_BODY;
+  if (check.status !== 200 || check.body !== expected || (compress && check.contentEncoding !== "gzip")) {
+    throw new Error(`wrong answer before measuring: status ${check.status}, content-encoding ${check.contentEncoding}, body ${JSON.stringify(check.body.slice(0, 80))}`);
   }
-  const wrk = { port, core: run.loadCore, connections: options.connections, script: run.script };
+  const wrk = { port, core: run.loadCore, connections: options.connections, script: compress ? run.compressScript : run.script };
   if (options.warmup > 0) await runWrk({ ...wrk, seconds: options.warmup });
   const pids = pidsOf();
   const backendPids = nginxWorkers(run.backend);
@@ -94,7 +100,7 @@ async function runTarget(run: Run, ctx: TargetContext, id: string, backendFirstM
   const proc = target.start(ctx, port);
   try {
     const first = await timeToFirst200(port, startedAt, proc.exited);
-    return await measure(run, id, target.label, port, () => target.measuredPids(proc), first);
+    return await measure(run, id, target.label, port, () => target.measuredPids(proc), first, target.workload === "compress");
   } catch (err) {
     return { ok: false, id, label: target.label, error: `${(err as Error).message}\n--- ${proc.logFile}:\n${logTail(proc)}` };
   } finally {
@@ -155,6 +161,12 @@ async function main(): Promise<number> {
   // Logs stay when something went wrong, so the cause can be read.
   let keepLogs = true;
   try {
+    const compressBody = compressDocument();
+    // nginx's workers run as nobody: the run's dir (0700 from mkdtemp) must let them reach the document.
+    chmodSync(dir, 0o711);
+    writeFileSync(join(dir, "compress.json"), compressBody, { mode: 0o644 });
+    const compressScript = join(dir, "compress.lua");
+    writeFileSync(compressScript, compressLua());
     const backendPort = await freePort();
     const backendStart = performance.now();
     const backend = startNginx("backend", loadCore, dir, backendNginxConf(dir, backendPort));
@@ -169,7 +181,7 @@ async function main(): Promise<number> {
       script = join(dir, "post-1k.lua");
       writeFileSync(script, postLua());
     }
-    const run: Run = { options, dir, backend, loadCore, script };
+    const run: Run = { options, dir, backend, loadCore, script, compressScript, compressBody };
     const ctx: TargetContext = { dir, root: ROOT, backendPort, core: proxyCore };
     const results: TargetResult[] = [];
     for (const id of options.only) {

@@ -6,6 +6,25 @@
 /** The body every request gets from the backend: 12 bytes. */
 export const BACKEND_BODY = "hello world\n";
 
+/** Path of the compress workload's JSON document on the backend (a file in the run's dir). */
+export const COMPRESS_PATH = "/compress.json";
+
+/** The compress workload's document: ~10 KB of API-like JSON (repeated keys, varying values). */
+export function compressDocument(): string {
+  const items: string[] = [];
+  for (let i = 0; items.join(",").length < 10_000; i++) {
+    items.push(JSON.stringify({ id: i, name: `item number ${i}`, tags: ["alpha", i % 7 === 0 ? "gamma" : "delta"], price: (i * 37) % 1000, ok: i % 3 === 0 }));
+  }
+  return `[${items.join(",")}]`;
+}
+
+/** wrk script of the compress workload: GET the JSON document, accepting gzip (static fields: no Lua per request). */
+export function compressLua(): string {
+  return `wrk.path = "${COMPRESS_PATH}"
+wrk.headers["Accept-Encoding"] = "gzip"
+`;
+}
+
 /** 1 KiB request body of the post-1k scenario. */
 export const POST_BODY_BYTES = 1024;
 
@@ -38,16 +57,22 @@ ${nginxTempPaths(dir, "backend")}  default_type text/plain;
   server {
     listen 127.0.0.1:${port} backlog=4096;
     location / { return 200 "hello world\\n"; }
+    location = ${COMPRESS_PATH} { default_type application/json; alias ${dir}/compress.json; }
   }
 }
 `;
 }
 
-/** nginx as a reverse proxy, keeping up to 64 idle upstream connections. */
-export function proxyNginxConf(dir: string, port: number, backendPort: number): string {
-  return `${nginxCommon(dir, "nginx")}
+/**
+ * nginx as a reverse proxy, keeping up to 64 idle upstream connections; `gzip`
+ * adds gzip at level 5 for JSON (the peer of divisor-compress, same level).
+ */
+export function proxyNginxConf(dir: string, port: number, backendPort: number, gzip = false): string {
+  const name = gzip ? "nginx-gzip" : "nginx";
+  const gzipLines = gzip ? "  gzip on;\n  gzip_comp_level 5;\n  gzip_min_length 1024;\n  gzip_types application/json;\n  gzip_vary on;\n" : "";
+  return `${nginxCommon(dir, name)}
 http {
-${nginxTempPaths(dir, "nginx")}  upstream backend {
+${nginxTempPaths(dir, name)}${gzipLines}  upstream backend {
     server 127.0.0.1:${backendPort};
     keepalive 64;
     keepalive_requests 1000000;
@@ -103,9 +128,11 @@ backend backend
  * "cache" puts a memory cache on the router with a heuristic freshness of an hour
  * (the backend sends no Cache-Control), so after the first request every GET is a
  * hit answered by the gateway itself: the cache-hit throughput.
+ * "compress" is "default" with a compress middleware offering gzip only (level 5),
+ * measured on the compress workload (a ~10 KB JSON document, Accept-Encoding: gzip).
  * The ratios to "default" are what each costs.
  */
-export type DivisorVariant = "default" | "admin" | "bare" | "no-metrics" | "tracing" | "access-log" | "chain" | "cache";
+export type DivisorVariant = "default" | "admin" | "bare" | "no-metrics" | "tracing" | "access-log" | "chain" | "cache" | "compress";
 
 /** The "chain" variant's middlewares: 10^9 requests a second per client is far above what one core proxies. */
 const TYPICAL_CHAIN = `middlewares:
@@ -125,7 +152,9 @@ export function divisorYaml(port: number, backendPort: number, variant: DivisorV
     "access-log": `logging: { access: { destination: "${dir}/divisor-access.log" } }\n`,
     chain: TYPICAL_CHAIN,
     cache: "middlewares:\n  cache: { type: cache, defaultTtl: 1h }\n",
+    compress: "middlewares:\n  squeeze: { type: compress, encodings: [gzip], gzip: { level: 5 } }\n",
   };
+  const chain = variant === "chain" ? "\n    middlewares: [limit, secure]" : variant === "compress" ? "\n    middlewares: [squeeze]" : variant === "cache" ? "\n    middlewares: [cache]" : "";
   return `listeners:
   - address: "127.0.0.1:${port}"
 ${observability[variant]}services:
@@ -133,7 +162,7 @@ ${observability[variant]}services:
     backends: ["127.0.0.1:${backendPort}"]${resilience}
 routers:
   all:
-    service: backend${variant === "chain" ? "\n    middlewares: [limit, secure]" : variant === "cache" ? "\n    middlewares: [cache]" : ""}
+    service: backend${chain}
 `;
 }
 

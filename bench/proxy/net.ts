@@ -1,6 +1,7 @@
 /** Loopback helpers: free ports, the first-proxied-request poll, a one-off check request. */
 import http from "node:http";
 import net from "node:net";
+import { gunzipSync } from "node:zlib";
 import { setTimeout as sleep } from "node:timers/promises";
 
 /**
@@ -66,15 +67,22 @@ export async function timeToFirst200(port: number, startedAt: number, exited: Pr
 export interface CheckedResponse {
   readonly status: number;
   readonly body: string;
+  readonly contentEncoding: string | undefined;
 }
 
 /** One request with node's client (which decodes chunked bodies), to check a target answers correctly. */
-export function requestOnce(port: number, method: "GET" | "POST", body?: Buffer): Promise<CheckedResponse> {
+export function requestOnce(port: number, method: "GET" | "POST", body?: Buffer, path = "/", headers: Record<string, string> = {}): Promise<CheckedResponse> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: "127.0.0.1", port, method, path: "/", agent: false }, (res) => {
+    const req = http.request({ host: "127.0.0.1", port, method, path, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString("utf8") }));
+      res.on("end", () => {
+        const encoding = res.headers["content-encoding"];
+        const raw = Buffer.concat(chunks);
+        // A gzip answer (the compress workload) is checked decoded.
+        const decoded = encoding === "gzip" ? gunzipSync(raw) : raw;
+        resolve({ status: res.statusCode ?? 0, body: decoded.toString("utf8"), contentEncoding: encoding });
+      });
       res.on("error", reject);
     });
     req.setTimeout(5000, () => req.destroy(new Error("timed out")));

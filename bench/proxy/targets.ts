@@ -27,6 +27,8 @@ export interface Target {
   start(ctx: TargetContext, port: number): BenchProcess;
   /** The processes whose CPU time and peak RSS are the target's cost. */
   measuredPids(proc: BenchProcess): number[];
+  /** "compress": measured on the compress workload (~10 KB JSON, Accept-Encoding: gzip) whatever the scenario. */
+  readonly workload?: "compress";
 }
 
 /** The process and everything it started (Node's own threads are inside the process's figures). */
@@ -54,6 +56,7 @@ export const DIVISOR_MAIN = "dist/cli/divisor.cjs";
 function divisorTarget(id: string, variant: DivisorVariant): Target {
   return {
     id,
+    ...(variant === "compress" ? { workload: "compress" as const } : {}),
     label: id,
     start: (ctx, port) => {
       const conf = writeConfig(ctx, `${id}.yaml`, divisorYaml(port, ctx.backendPort, variant, ctx.dir));
@@ -73,10 +76,18 @@ export const TARGETS: readonly Target[] = [
   divisorTarget("divisor-access-log", "access-log"),
   divisorTarget("divisor-chain", "chain"),
   divisorTarget("divisor-cache", "cache"),
+  divisorTarget("divisor-compress", "compress"),
   {
     id: "nginx",
     label: "nginx",
     start: (ctx, port) => startNginx("nginx", ctx.core, ctx.dir, proxyNginxConf(ctx.dir, port, ctx.backendPort)),
+    measuredPids: nginxWorkers,
+  },
+  {
+    id: "nginx-gzip",
+    label: "nginx-gzip",
+    workload: "compress",
+    start: (ctx, port) => startNginx("nginx-gzip", ctx.core, ctx.dir, proxyNginxConf(ctx.dir, port, ctx.backendPort, true)),
     measuredPids: nginxWorkers,
   },
   {

@@ -19,6 +19,7 @@ import { address, duration, nonNegativeInt, positiveInt, size } from "./schema-s
 import { ipFilterSchema } from "../middleware/ip-filter/schema.js";
 import { clientCertSchema } from "../middleware/client-cert/schema.js";
 import { securityHeadersSchema } from "../middleware/security-headers/schema.js";
+import { compressSchema } from "../middleware/compress/schema.js";
 import { corsSchema } from "../middleware/cors/schema.js";
 import { listenerTlsSchema, upstreamTlsSchema } from "./schema-tls.js";
 import { adminSchema, loggingSchema, metricsSchema, tracingSchema } from "./schema-observability.js";
@@ -419,6 +420,7 @@ export const builtinMiddlewareSchemas = {
   mirror: mirrorSchema,
   "client-cert": clientCertSchema,
   cache: cacheSchema,
+  compress: compressSchema,
 } as const;
 
 export const pluginMiddlewareSchema = z
@@ -446,6 +448,7 @@ export const middlewareSchema = z.discriminatedUnion("type", [
   builtinMiddlewareSchemas.mirror,
   builtinMiddlewareSchemas["client-cert"],
   builtinMiddlewareSchemas.cache,
+  builtinMiddlewareSchemas.compress,
   pluginMiddlewareSchema,
 ]);
 

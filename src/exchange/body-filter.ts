@@ -1,6 +1,6 @@
 // Hot path (only for exchanges whose middlewares filter a body): the chain of body filters.
 import type { ChunkSink } from "../http1/chunked.js";
-import type { HeaderList } from "../http1/headers.js";
+import { decimalLength, type HeaderList } from "../http1/headers.js";
 import type { BodyFilter, BodySink, Exchange, Middleware, ResponseHeadView, UpstreamRequestHead } from "../middleware/plugin.js";
 
 /** Where the last filter's output goes: the exchange, which frames it for the wire. */
@@ -184,16 +184,4 @@ export function keptLength(headers: HeaderList): number {
   if (length >= 0) headers.delete("transfer-encoding");
   else headers.delete("content-length");
   return length;
-}
-
-/** A Content-Length value as a number, or -1 when it is not plain decimal digits. */
-function decimalLength(value: string): number {
-  if (value.length === 0 || value.length > 15) return -1;
-  let n = 0;
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i) - 48;
-    if (c < 0 || c > 9) return -1;
-    n = n * 10 + c;
-  }
-  return n;
 }

@@ -72,3 +72,15 @@ export class HeaderList {
     return this.raw.length / 2;
   }
 }
+
+/** A Content-Length value as a number, or -1 when it is not plain decimal digits. */
+export function decimalLength(value: string): number {
+  if (value.length === 0 || value.length > 15) return -1;
+  let n = 0;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i) - 48;
+    if (c < 0 || c > 9) return -1;
+    n = n * 10 + c;
+  }
+  return n;
+}

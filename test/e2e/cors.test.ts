@@ -4,7 +4,7 @@ import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
 import { ConfigError } from "../../src/errors.js";
 import { createGateway } from "../../src/gateway/gateway.js";
-import { get, startBackend, startGateway, type TestBackend, type TestGateway } from "../helpers/net.js";
+import { get, parseHeadBlock, startBackend, startGateway, type TestBackend, type TestGateway } from "../helpers/net.js";
 import { parseExposition, sampleValue } from "../helpers/prometheus.js";
 
 const run = promisify(execFile);
@@ -14,16 +14,7 @@ async function curl(url: string, method: string, headers: Record<string, string>
   const args = ["-s", "-o", "/dev/null", "-D", "-", "-X", method];
   for (const [k, v] of Object.entries(headers)) args.push("-H", `${k}: ${v}`);
   const { stdout } = await run("curl", [...args, url]);
-  const lines = stdout.split("\r\n");
-  const out: Record<string, string> = {};
-  for (const line of lines.slice(1)) {
-    const colon = line.indexOf(":");
-    if (colon === -1) continue;
-    const name = line.slice(0, colon).toLowerCase();
-    const value = line.slice(colon + 1).trim();
-    out[name] = out[name] === undefined ? value : `${out[name]}, ${value}`;
-  }
-  return { status: Number(lines[0]!.split(" ")[1]), headers: out };
+  return parseHeadBlock(stdout);
 }
 
 /** What Chromium sends before a fetch(url, { method: "PUT", headers: { "content-type": "application/json", "x-api-key": … } }). */

@@ -221,3 +221,17 @@ export function get(
     req.end(body);
   });
 }
+
+/** A response head as curl -D prints it: the status and the lowercased headers (repeated ones joined by ", "). */
+export function parseHeadBlock(text: string): { status: number; headers: Record<string, string> } {
+  const lines = text.split("\r\n");
+  const headers: Record<string, string> = {};
+  for (const line of lines.slice(1)) {
+    const colon = line.indexOf(":");
+    if (colon === -1) continue;
+    const name = line.slice(0, colon).toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
+  }
+  return { status: Number(lines[0]!.split(" ")[1]), headers };
+}
