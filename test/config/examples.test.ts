@@ -45,7 +45,7 @@ describe("bundled example configurations", () => {
         {
           address: "127.0.0.1:8080",
           limits: { maxHeadSize: 16384, maxHeaders: 100, maxUrlLength: 8192 },
-          timeouts: { header: 10_000, idle: 60_000 },
+          timeouts: { header: 10_000, idle: 60_000, tunnelIdle: 3_600_000 },
           maxConnections: 0,
         },
       ],
@@ -97,7 +97,7 @@ describe("bundled example configurations", () => {
 
   it("all-balancers.yaml turns every duration into milliseconds and keeps every algorithm's options", async () => {
     const config = await loadConfigFile(join(root, "examples/all-balancers.yaml"), { env: { DEPLOY_ENV: "staging" } });
-    assert.deepEqual(config.listeners[0]!.timeouts, { header: 15_000, idle: 120_000 });
+    assert.deepEqual(config.listeners[0]!.timeouts, { header: 15_000, idle: 120_000, tunnelIdle: 3_600_000 });
     assert.deepEqual(config.services.ewma!.balancer, { algorithm: "p2c-ewma", decay: 5_000 });
     assert.deepEqual(config.services["by-user"]!.balancer, { algorithm: "consistent-hash", key: { source: "header", name: "X-User-Id" }, method: "maglev" });
     assert.deepEqual(config.services["by-session"]!.timeouts, { connect: 1_500, response: 30_000 });
