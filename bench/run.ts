@@ -12,7 +12,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:f
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { ensureDivisorBuilt } from "./proxy/build.js";
-import { BACKEND_BODY, backendNginxConf, COMPRESS_PATH, compressDocument, compressLua, POST_BODY_BYTES, postLua } from "./proxy/configs.js";
+import { BACKEND_BODY, backendNginxConf, COMPRESS_PATH, compressDocument, compressLua, POST_BODY_BYTES, postLua, writeBenchCertificate } from "./proxy/configs.js";
 import { freePort, requestOnce, timeToFirst200 } from "./proxy/net.js";
 import { type BenchOptions, parseBenchOptions, USAGE } from "./proxy/options.js";
 import { type BenchProcess, clockTicksPerSecond, cpuTicks, killAllNow, logTail, machineBusyTicks, ownTicks, peakRss, stopProcess } from "./proxy/processes.js";
@@ -39,17 +39,17 @@ interface Run {
 }
 
 /** Checks one answer, warms up, then measures with wrk while reading the target's CPU time. */
-async function measure(run: Run, id: string, label: string, port: number, pidsOf: () => number[], firstResponseMs: number, compress = false): Promise<Measured> {
+async function measure(run: Run, id: string, label: string, port: number, pidsOf: () => number[], firstResponseMs: number, compress = false, overTls = false): Promise<Measured> {
   const { options } = run;
   const post = options.scenario === "post-1k" && !compress;
   const check = compress
     ? await requestOnce(port, "GET", undefined, COMPRESS_PATH, { "accept-encoding": "gzip" })
-    : await requestOnce(port, post ? "POST" : "GET", post ? Buffer.alloc(POST_BODY_BYTES, "x") : undefined);
+    : await requestOnce(port, post ? "POST" : "GET", post ? Buffer.alloc(POST_BODY_BYTES, "x") : undefined, "/", {}, overTls);
   const expected = compress ? run.compressBody : BACKEND_BODY;
   if (check.status !== 200 || check.body !== expected || (compress && check.contentEncoding !== "gzip")) {
     throw new Error(`wrong answer before measuring: status ${check.status}, content-encoding ${check.contentEncoding}, body ${JSON.stringify(check.body.slice(0, 80))}`);
   }
-  const wrk = { port, core: run.loadCore, connections: options.connections, script: compress ? run.compressScript : run.script };
+  const wrk = { port, core: run.loadCore, connections: options.connections, script: compress ? run.compressScript : run.script, tls: overTls };
   if (options.warmup > 0) await runWrk({ ...wrk, seconds: options.warmup });
   const pids = pidsOf();
   const backendPids = nginxWorkers(run.backend);
@@ -99,8 +99,8 @@ async function runTarget(run: Run, ctx: TargetContext, id: string, backendFirstM
   const startedAt = performance.now();
   const proc = target.start(ctx, port);
   try {
-    const first = await timeToFirst200(port, startedAt, proc.exited);
-    return await measure(run, id, target.label, port, () => target.measuredPids(proc), first, target.workload === "compress");
+    const first = await timeToFirst200(port, startedAt, proc.exited, 20_000, 2, target.tls === true);
+    return await measure(run, id, target.label, port, () => target.measuredPids(proc), first, target.workload === "compress", target.tls === true);
   } catch (err) {
     return { ok: false, id, label: target.label, error: `${(err as Error).message}\n--- ${proc.logFile}:\n${logTail(proc)}` };
   } finally {
@@ -165,6 +165,7 @@ async function main(): Promise<number> {
     // nginx's workers run as nobody: the run's dir (0700 from mkdtemp) must let them reach the document.
     chmodSync(dir, 0o711);
     writeFileSync(join(dir, "compress.json"), compressBody, { mode: 0o644 });
+    if (options.only.some((id) => TARGETS.find((t) => t.id === id)?.tls === true)) writeBenchCertificate(dir);
     const compressScript = join(dir, "compress.lua");
     writeFileSync(compressScript, compressLua());
     const backendPort = await freePort();

@@ -2,6 +2,9 @@
  * Config files of every server in the bench, each written into the run's temp
  * dir: nothing under /etc, /var or /run is read or written.
  */
+import { execFileSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 
 /** The body every request gets from the backend: 12 bytes. */
 export const BACKEND_BODY = "hello world\n";
@@ -67,8 +70,9 @@ ${nginxTempPaths(dir, "backend")}  default_type text/plain;
  * nginx as a reverse proxy, keeping up to 64 idle upstream connections; `gzip`
  * adds gzip at level 5 for JSON (the peer of divisor-compress, same level).
  */
-export function proxyNginxConf(dir: string, port: number, backendPort: number, gzip = false): string {
-  const name = gzip ? "nginx-gzip" : "nginx";
+export function proxyNginxConf(dir: string, port: number, backendPort: number, gzip = false, https = false): string {
+  const name = gzip ? "nginx-gzip" : https ? "nginx-https" : "nginx";
+  const tlsLines = https ? `    ssl_certificate ${dir}/${BENCH_CERT};\n    ssl_certificate_key ${dir}/${BENCH_KEY};\n    ssl_protocols TLSv1.2 TLSv1.3;\n` : "";
   const gzipLines = gzip ? "  gzip on;\n  gzip_comp_level 5;\n  gzip_min_length 1024;\n  gzip_types application/json;\n  gzip_vary on;\n" : "";
   return `${nginxCommon(dir, name)}
 http {
@@ -78,8 +82,8 @@ ${nginxTempPaths(dir, name)}${gzipLines}  upstream backend {
     keepalive_requests 1000000;
   }
   server {
-    listen 127.0.0.1:${port} backlog=4096;
-    location / {
+    listen 127.0.0.1:${port}${https ? " ssl" : ""} backlog=4096;
+${tlsLines}    location / {
       proxy_pass http://backend;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
@@ -90,11 +94,11 @@ ${nginxTempPaths(dir, name)}${gzipLines}  upstream backend {
 }
 
 /** HAProxy with one thread, keep-alive on both sides and connection reuse. */
-export function haproxyConf(dir: string, port: number, backendPort: number): string {
+export function haproxyConf(dir: string, port: number, backendPort: number, https = false): string {
   return `global
   nbthread 1
   maxconn 4096
-  pidfile ${dir}/haproxy.pid
+  pidfile ${dir}/haproxy${https ? "-https" : ""}.pid
 
 defaults
   mode http
@@ -106,7 +110,7 @@ defaults
   timeout http-keep-alive 30s
 
 frontend bench
-  bind 127.0.0.1:${port}
+  bind 127.0.0.1:${port}${https ? ` ssl crt ${dir}/${BENCH_CERT_AND_KEY}` : ""}
   default_backend backend
 
 backend backend
@@ -130,9 +134,11 @@ backend backend
  * hit answered by the gateway itself: the cache-hit throughput.
  * "compress" is "default" with a compress middleware offering gzip only (level 5),
  * measured on the compress workload (a ~10 KB JSON document, Accept-Encoding: gzip).
+ * "https" is "default" served over TLS with the bench's self-signed certificate,
+ * beside nginx-https and haproxy-https with the same certificate.
  * The ratios to "default" are what each costs.
  */
-export type DivisorVariant = "default" | "admin" | "bare" | "no-metrics" | "tracing" | "access-log" | "chain" | "cache" | "compress";
+export type DivisorVariant = "default" | "admin" | "bare" | "no-metrics" | "tracing" | "access-log" | "chain" | "cache" | "compress" | "https";
 
 /** The "chain" variant's middlewares: 10^9 requests a second per client is far above what one core proxies. */
 const TYPICAL_CHAIN = `middlewares:
@@ -153,10 +159,12 @@ export function divisorYaml(port: number, backendPort: number, variant: DivisorV
     chain: TYPICAL_CHAIN,
     cache: "middlewares:\n  cache: { type: cache, defaultTtl: 1h }\n",
     compress: "middlewares:\n  squeeze: { type: compress, encodings: [gzip], gzip: { level: 5 } }\n",
+    https: "",
   };
+  const tls = variant === "https" ? `\n    tls: { certificates: [{ cert: "${dir}/${BENCH_CERT}", key: "${dir}/${BENCH_KEY}" }] }` : "";
   const chain = variant === "chain" ? "\n    middlewares: [limit, secure]" : variant === "compress" ? "\n    middlewares: [squeeze]" : variant === "cache" ? "\n    middlewares: [cache]" : "";
   return `listeners:
-  - address: "127.0.0.1:${port}"
+  - address: "127.0.0.1:${port}"${tls}
 ${observability[variant]}services:
   backend:
     backends: ["127.0.0.1:${backendPort}"]${resilience}
@@ -164,6 +172,22 @@ routers:
   all:
     service: backend${chain}
 `;
+}
+
+/** The HTTPS rows' certificate, key, and both in one file (HAProxy's crt), in the run's dir. */
+export const BENCH_CERT = "bench-cert.pem";
+export const BENCH_KEY = "bench-key.pem";
+export const BENCH_CERT_AND_KEY = "bench-cert-and-key.pem";
+
+/** A self-signed ECDSA P-256 certificate for 127.0.0.1, made with openssl in `dir` (every HTTPS row serves the same one). */
+export function writeBenchCertificate(dir: string): void {
+  execFileSync(
+    "openssl",
+    ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", BENCH_KEY, "-out", BENCH_CERT],
+    { cwd: dir, stdio: ["ignore", "ignore", "pipe"] },
+  );
+  // nginx's workers run as nobody and read the key at start in the master (root); HAProxy wants certificate and key in one file.
+  writeFileSync(join(dir, BENCH_CERT_AND_KEY), readFileSync(join(dir, BENCH_CERT), "utf8") + readFileSync(join(dir, BENCH_KEY), "utf8"));
 }
 
 /** wrk script of the post-1k scenario: static fields only, so wrk runs no Lua per request. */

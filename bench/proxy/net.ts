@@ -1,6 +1,8 @@
 /** Loopback helpers: free ports, the first-proxied-request poll, a one-off check request. */
 import http from "node:http";
+import https from "node:https";
 import net from "node:net";
+import tls from "node:tls";
 import { gunzipSync } from "node:zlib";
 import { setTimeout as sleep } from "node:timers/promises";
 
@@ -20,9 +22,10 @@ export function freePort(): Promise<number> {
 }
 
 /** Sends one raw `GET /` and resolves with the status code, or 0 if the connection failed. */
-export function rawGetStatus(port: number, timeoutMs = 1000): Promise<number> {
+export function rawGetStatus(port: number, timeoutMs = 1000, overTls = false): Promise<number> {
   return new Promise((resolve) => {
-    const socket = net.connect(port, "127.0.0.1");
+    // The bench's own self-signed certificate: nothing to verify against.
+    const socket = overTls ? tls.connect({ port, host: "127.0.0.1", rejectUnauthorized: false }) : net.connect(port, "127.0.0.1");
     let head = "";
     let done = false;
     const finish = (status: number): void => {
@@ -34,7 +37,7 @@ export function rawGetStatus(port: number, timeoutMs = 1000): Promise<number> {
     socket.setTimeout(timeoutMs, () => finish(0));
     socket.once("error", () => finish(0));
     socket.once("close", () => finish(0));
-    socket.on("connect", () => socket.write("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"));
+    socket.on(overTls ? "secureConnect" : "connect", () => socket.write("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"));
     socket.on("data", (chunk: Buffer) => {
       head += chunk.toString("latin1");
       const eol = head.indexOf("\r\n");
@@ -50,14 +53,14 @@ export function rawGetStatus(port: number, timeoutMs = 1000): Promise<number> {
  * resolves with the milliseconds since `startedAt` (a performance.now() value).
  * Rejects when `exited` settles first or after `timeoutMs`.
  */
-export async function timeToFirst200(port: number, startedAt: number, exited: Promise<unknown>, timeoutMs = 20_000, intervalMs = 2): Promise<number> {
+export async function timeToFirst200(port: number, startedAt: number, exited: Promise<unknown>, timeoutMs = 20_000, intervalMs = 2, overTls = false): Promise<number> {
   let gone = false;
   void exited.then(() => {
     gone = true;
   });
   while (performance.now() - startedAt < timeoutMs) {
     if (gone) throw new Error("the process exited before answering");
-    if ((await rawGetStatus(port)) === 200) return performance.now() - startedAt;
+    if ((await rawGetStatus(port, 1000, overTls)) === 200) return performance.now() - startedAt;
     await sleep(intervalMs);
   }
   throw new Error(`no 200 on port ${port} within ${timeoutMs} ms`);
@@ -71,9 +74,10 @@ export interface CheckedResponse {
 }
 
 /** One request with node's client (which decodes chunked bodies), to check a target answers correctly. */
-export function requestOnce(port: number, method: "GET" | "POST", body?: Buffer, path = "/", headers: Record<string, string> = {}): Promise<CheckedResponse> {
+export function requestOnce(port: number, method: "GET" | "POST", body?: Buffer, path = "/", headers: Record<string, string> = {}, overTls = false): Promise<CheckedResponse> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: "127.0.0.1", port, method, path, headers, agent: false }, (res) => {
+    const options = { host: "127.0.0.1", port, method, path, headers, agent: false, rejectUnauthorized: false };
+    const req = (overTls ? https : http).request(options, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("end", () => {

@@ -128,7 +128,28 @@ export function ratioLines(results: readonly TargetResult[]): string[] {
     const rps = divisor.wrk.requestsPerSecond / peer.wrk.requestsPerSecond;
     lines.push(`  ${peer.label.padEnd(22)}${`${cpu.toFixed(2)}x`.padStart(11)}${`${rps.toFixed(2)}x`.padStart(8)}`);
   }
-  return lines.length > 1 ? lines : ["ratios: no peer was measured"];
+  const out = lines.length > 1 ? lines : ["ratios: no peer was measured"];
+  return [...out, ...pairLines(results)];
+}
+
+/** Like-for-like rows (the same workload on both sides): Divisor's row over each peer's. */
+const PAIRS: readonly (readonly [string, string])[] = [
+  ["divisor-https", "nginx-https"],
+  ["divisor-https", "haproxy-https"],
+  ["divisor-compress", "nginx-gzip"],
+];
+
+function pairLines(results: readonly TargetResult[]): string[] {
+  const lines: string[] = [];
+  for (const [ours, theirs] of PAIRS) {
+    const a = measured(results, ours);
+    const b = measured(results, theirs);
+    if (a === undefined || b === undefined) continue;
+    const cpu = a.cpuUsPerRequest / b.cpuUsPerRequest;
+    const rps = a.wrk.requestsPerSecond / b.wrk.requestsPerSecond;
+    lines.push(`  ${`${ours} / ${theirs}`.padEnd(34)}${`${cpu.toFixed(2)}x`.padStart(7)}${`${rps.toFixed(2)}x`.padStart(8)}`);
+  }
+  return lines.length === 0 ? [] : ["like for like, same workload:      CPU µs/req   req/s", ...lines];
 }
 
 /** One of the issue's targets, checked. */

@@ -29,6 +29,8 @@ export interface Target {
   measuredPids(proc: BenchProcess): number[];
   /** "compress": measured on the compress workload (~10 KB JSON, Accept-Encoding: gzip) whatever the scenario. */
   readonly workload?: "compress";
+  /** Served over HTTPS (the bench's self-signed certificate, made in the run's dir): wrk and the checks speak TLS. */
+  readonly tls?: boolean;
 }
 
 /** The process and everything it started (Node's own threads are inside the process's figures). */
@@ -57,6 +59,7 @@ function divisorTarget(id: string, variant: DivisorVariant): Target {
   return {
     id,
     ...(variant === "compress" ? { workload: "compress" as const } : {}),
+    ...(variant === "https" ? { tls: true } : {}),
     label: id,
     start: (ctx, port) => {
       const conf = writeConfig(ctx, `${id}.yaml`, divisorYaml(port, ctx.backendPort, variant, ctx.dir));
@@ -77,6 +80,7 @@ export const TARGETS: readonly Target[] = [
   divisorTarget("divisor-chain", "chain"),
   divisorTarget("divisor-cache", "cache"),
   divisorTarget("divisor-compress", "compress"),
+  divisorTarget("divisor-https", "https"),
   {
     id: "nginx",
     label: "nginx",
@@ -91,11 +95,28 @@ export const TARGETS: readonly Target[] = [
     measuredPids: nginxWorkers,
   },
   {
+    id: "nginx-https",
+    label: "nginx-https",
+    tls: true,
+    start: (ctx, port) => startNginx("nginx-https", ctx.core, ctx.dir, proxyNginxConf(ctx.dir, port, ctx.backendPort, false, true)),
+    measuredPids: nginxWorkers,
+  },
+  {
     id: "haproxy",
     label: "haproxy",
     start: (ctx, port) => {
       const conf = writeConfig(ctx, "haproxy.cfg", haproxyConf(ctx.dir, port, ctx.backendPort));
       return spawnPinned("haproxy", ctx.core, "haproxy", ["-f", conf, "-db"], ctx.dir);
+    },
+    measuredPids: processTree,
+  },
+  {
+    id: "haproxy-https",
+    label: "haproxy-https",
+    tls: true,
+    start: (ctx, port) => {
+      const conf = writeConfig(ctx, "haproxy-https.cfg", haproxyConf(ctx.dir, port, ctx.backendPort, true));
+      return spawnPinned("haproxy-https", ctx.core, "haproxy", ["-f", conf, "-db"], ctx.dir);
     },
     measuredPids: processTree,
   },

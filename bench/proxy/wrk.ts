@@ -64,13 +64,15 @@ export interface WrkOptions {
   readonly seconds: number;
   /** A wrk Lua script (e.g. to send POST bodies). */
   readonly script?: string;
+  /** Speak HTTPS (the target's TLS listener). */
+  readonly tls?: boolean;
 }
 
 /** Runs `taskset -c <core> wrk -t1 -c<n> -d<s>s --latency http://127.0.0.1:<port>/`. */
 export function runWrk(o: WrkOptions): Promise<WrkResult> {
   const args = ["-c", String(o.core), "wrk", "-t1", `-c${o.connections}`, `-d${o.seconds}s`, "--latency"];
   if (o.script !== undefined) args.push("-s", o.script);
-  args.push(`http://127.0.0.1:${o.port}/`);
+  args.push(`${o.tls === true ? "https" : "http"}://127.0.0.1:${o.port}/`);
   return new Promise((resolve, reject) => {
     const child = execFile("taskset", args, { encoding: "utf8", timeout: (o.seconds + 30) * 1000 }, (err, stdout, stderr) => {
       if (err !== null) {

@@ -104,4 +104,16 @@ describe("summaryBlock", () => {
   it("notes when Divisor is missing instead of printing ratios", () => {
     assert.deepEqual(ratioLines([target("nginx", 60_000, 12, 6, 10)]), ["ratios: Divisor was not measured"]);
   });
+
+  it("adds like-for-like lines for the HTTPS and compression rows, only for pairs measured on both sides", () => {
+    const lines = ratioLines([
+      target("divisor", 50_000, 20, 40, 90),
+      target("divisor-https", 30_000, 40, 44, 120),
+      target("nginx-https", 40_000, 25, 8, 12),
+      target("divisor-compress", 5_000, 170, 45, 90),
+    ]);
+    const i = lines.findIndex((l) => l.startsWith("like for like"));
+    assert.ok(i > 0, lines.join("\n"));
+    assert.deepEqual(lines.slice(i + 1).map((l) => l.trim().split(/\s+/)), [["divisor-https", "/", "nginx-https", "1.60x", "0.75x"]]);
+  });
 });
