@@ -30,7 +30,7 @@ describe("forward-auth", () => {
         res.setHeader("x-not-copied", "1");
         res.end();
       } else if (uri.startsWith("/login-flow")) {
-        res.writeHead(302, { location: "https://login.example.com/?rd=x" });
+        res.writeHead(302, { location: "https://login.example.com/?rd=x", "set-cookie": ["state=abc; Path=/; HttpOnly", "nonce=n1, n2; Path=/"] });
         res.end();
       } else {
         res.writeHead(401, { "www-authenticate": 'Bearer realm="sso"', "content-type": "text/plain" });
@@ -85,6 +85,8 @@ describe("forward-auth", () => {
     const redirect = await get(`${gw.url}/login-flow`);
     assert.equal(redirect.status, 302);
     assert.equal(redirect.headers.location, "https://login.example.com/?rd=x");
+    // Every cookie the auth service set reaches the client as its own field (a comma inside one stays in it).
+    assert.deepEqual(redirect.headers["set-cookie"], ["state=abc; Path=/; HttpOnly", "nonce=n1, n2; Path=/"]);
   });
 
   test("requestHeaders limits what the auth service sees", async () => {

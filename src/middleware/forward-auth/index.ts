@@ -85,10 +85,13 @@ export const forwardAuthPlugin = definePlugin<Options>({
         return undefined;
       }
       decisions.invalid.inc();
-      const relayed: Record<string, string> = {};
+      const relayed: Record<string, string | string[]> = {};
       res.headers.forEach((value, name) => {
-        if (!NOT_RELAYED.has(name)) relayed[name] = value;
+        if (!NOT_RELAYED.has(name) && name !== "set-cookie") relayed[name] = value;
       });
+      // fetch joins repeated fields with ", ", which would break cookies: each Set-Cookie goes on its own line.
+      const cookies = res.headers.getSetCookie();
+      if (cookies.length > 0) relayed["set-cookie"] = cookies;
       return ex.respond(res.status, body, relayed);
     }
 
