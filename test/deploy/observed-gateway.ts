@@ -4,6 +4,7 @@
  * health checks, circuit breakers, a tenant, an admin listener with process
  * metrics), traffic that exercises them, and the queries of deploy/.
  */
+import { TestCa } from "../helpers/certs.js";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -43,6 +44,13 @@ export async function startObservedGateway(): Promise<ObservedGateway> {
   const goneAddress = gone.address;
   await gone.close(); // nothing listens there any more: connects are refused
   const adminPort = await freePort();
+  // An HTTPS listener too, so the TLS families (and the alerts on them) exist.
+  const ca = new TestCa();
+  const leaf = ca.issue(["observed.example.test"], "observed");
+  const listeners: DivisorConfigInput["listeners"] = [
+    { address: "127.0.0.1:0" },
+    { address: "127.0.0.1:0", name: "https", tls: { certificates: [{ cert: leaf.cert, key: leaf.key }] } },
+  ];
   const config: Omit<DivisorConfigInput, "listeners"> = {
     admin: { address: `127.0.0.1:${adminPort}` },
     services: {
@@ -58,7 +66,7 @@ export async function startObservedGateway(): Promise<ObservedGateway> {
     },
     tenants: { acme: { hosts: ["acme.test"], routers: { shop: { service: "app" } } } },
   };
-  const gw = await startGateway(config);
+  const gw = await startGateway({ ...config, listeners });
   const malformed = async () => {
     const raw = new RawClient(gw.port);
     await raw.ready;
@@ -77,10 +85,11 @@ export async function startObservedGateway(): Promise<ObservedGateway> {
       await get(`${gw.url}/nowhere`);
       await get(`${gw.url}/`, { headers: { host: "acme.test" } });
     },
-    reload: () => gw.gateway.reload({ listeners: [{ address: "127.0.0.1:0" }], ...config }),
+    reload: () => gw.gateway.reload({ listeners, ...config }),
     async close() {
       await gw.close();
       await Promise.all(backends.map((b) => b.close()));
+      ca.close();
     },
   };
 }
