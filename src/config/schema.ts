@@ -267,6 +267,13 @@ export const serviceSchema = z
       .prefault({})
       .meta({ description: "Keep-alive connection pool, per backend." }),
     tls: upstreamTlsSchema.optional(),
+    proxyProtocol: z
+      .enum(["v1", "v2"])
+      .optional()
+      .meta({
+        description:
+          "Send a PROXY protocol header (v1 text, v2 binary) with the client's address first on each connection to the backends (TCP listeners: each tunnel). Such connections carry one exchange each (no keep-alive reuse across clients), as HAProxy's send-proxy does.",
+      }),
   })
   .meta({ description: "A set of backends and the policy that picks one." });
 

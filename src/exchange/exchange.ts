@@ -5,6 +5,7 @@ import { HeaderList } from "../http1/headers.js";
 import { parseResponseHead } from "../http1/parse-response.js";
 import { BodyKind, type RequestHead, type ResponseHead } from "../http1/types.js";
 import { clientCertificateOf } from "./client-certificate.js";
+import type { ProxyEndpoint } from "../listener/proxy-protocol.js";
 import type { BodyFilter, ClientCertificate, DirectResponse, Exchange, ExchangeRequest, Middleware, ResponseHeadView, UpstreamRequestHead } from "../middleware/plugin.js";
 import type { BackendState, SelectContext } from "../service/balancers/types.js";
 import { Admission, type Admittee } from "../service/admission.js";
@@ -14,7 +15,7 @@ import { collectFilters, FilterChain, type FilterOutput, Framing, framedChunk, k
 import { type HedgeOwner, HedgeTry } from "./hedge.js";
 import { hasDotSegment } from "./path-safety.js";
 import { directResponseHead, errorResponse, httpsRedirectResponse, RETRY_AFTER, STATUS_REASON } from "./responses.js";
-import { clientIpFrom, findCookie, isTrusted, serializeRequestHead, serializeResponseHead, stripResponseHopByHop, upstreamRequestHeaders } from "./forwarding.js";
+import { clientIpFrom, findCookie, isTrusted, normalizeIp, serializeRequestHead, serializeResponseHead, stripResponseHopByHop, upstreamRequestHeaders } from "./forwarding.js";
 import type { ExchangeTrace, TryTrace } from "../observability/tracing/types.js";
 import type { ClientSide, RouteTarget } from "./types.js";
 
@@ -171,6 +172,15 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
 
   resetConnection(): DirectResponse {
     return RESET_CONNECTION;
+  }
+
+  /** For a PROXY header to the backend: the client (as the gateway sees it) and the listener address it reached. */
+  clientEndpoints(): readonly [ProxyEndpoint, ProxyEndpoint] {
+    const s = this.client.socket;
+    return [
+      { address: this.client.peerIp, port: s.remotePort ?? 0 },
+      { address: normalizeIp(s.localAddress), port: s.localPort ?? 0 },
+    ];
   }
 
   get clientCertificate(): ClientCertificate | null {

@@ -1,4 +1,5 @@
 // Hot path (only for hedging routers): the second, concurrent try of a hedged request.
+import type { ProxyEndpoint } from "../listener/proxy-protocol.js";
 import type { UpstreamError } from "../errors.js";
 import type { ServiceBackend } from "../service/service.js";
 import type { ConnectionUser, PoolClient, UpstreamConnection } from "../upstream/pool.js";
@@ -11,6 +12,7 @@ export interface HedgeOwner {
   hedgeWon(hedge: HedgeTry, conn: UpstreamConnection, chunk: Buffer): void;
   /** The hedge failed before any response byte. */
   hedgeFailed(hedge: HedgeTry): void;
+  clientEndpoints(): readonly [ProxyEndpoint, ProxyEndpoint];
 }
 
 /**
@@ -23,6 +25,10 @@ export class HedgeTry implements PoolClient, ConnectionUser {
   private readonly owner: HedgeOwner;
   private conn: UpstreamConnection | null = null;
   private done = false;
+
+  clientEndpoints(): readonly [ProxyEndpoint, ProxyEndpoint] {
+    return this.owner.clientEndpoints();
+  }
 
   constructor(owner: HedgeOwner, backend: ServiceBackend) {
     this.owner = owner;

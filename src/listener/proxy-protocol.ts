@@ -84,3 +84,62 @@ function parseV2(buf: Buffer): { header: ProxyHeader; length: number } | null {
   }
   return { header: { version: 2, source: null }, length };
 }
+
+/** An address and port as a PROXY header carries them. */
+export interface ProxyEndpoint {
+  readonly address: string;
+  readonly port: number;
+}
+
+function v6Bytes(address: string): Buffer {
+  const mapped = net.isIPv4(address) ? `::ffff:${address}` : address;
+  const out = Buffer.alloc(16);
+  // SocketAddress gives no bytes; expand "::" by hand.
+  const [head, tail] = mapped.includes("::") ? mapped.split("::") : [mapped, undefined];
+  const parse = (part: string | undefined): number[] => {
+    if (part === undefined || part === "") return [];
+    return part.split(":").flatMap((g) => {
+      if (g.includes(".")) {
+        const [a, b, c, d] = g.split(".").map(Number) as [number, number, number, number];
+        return [(a << 8) | b, (c << 8) | d];
+      }
+      return [Number.parseInt(g, 16)];
+    });
+  };
+  const h = parse(head);
+  const t = parse(tail);
+  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill(0), ...t];
+  groups.forEach((g, i) => out.writeUInt16BE(g, i * 2));
+  return out;
+}
+
+/**
+ * The PROXY header a backend gets before the client's bytes: `source` is the
+ * client, `destination` the address the client connected to. Addresses of
+ * different families go as IPv6 (IPv4-mapped).
+ */
+export function proxyHeaderBytes(version: 1 | 2, source: ProxyEndpoint, destination: ProxyEndpoint): Buffer {
+  const four = net.isIPv4(source.address) && net.isIPv4(destination.address);
+  if (version === 1) {
+    if (four) return Buffer.from(`PROXY TCP4 ${source.address} ${destination.address} ${source.port} ${destination.port}\r\n`, "latin1");
+    const v6 = (a: string) => (net.isIPv4(a) ? `::ffff:${a}` : a);
+    return Buffer.from(`PROXY TCP6 ${v6(source.address)} ${v6(destination.address)} ${source.port} ${destination.port}\r\n`, "latin1");
+  }
+  const body = four ? Buffer.alloc(12) : Buffer.alloc(36);
+  if (four) {
+    Buffer.from(source.address.split(".").map(Number)).copy(body, 0);
+    Buffer.from(destination.address.split(".").map(Number)).copy(body, 4);
+    body.writeUInt16BE(source.port, 8);
+    body.writeUInt16BE(destination.port, 10);
+  } else {
+    v6Bytes(source.address).copy(body, 0);
+    v6Bytes(destination.address).copy(body, 16);
+    body.writeUInt16BE(source.port, 32);
+    body.writeUInt16BE(destination.port, 34);
+  }
+  const head = Buffer.alloc(4);
+  head[0] = 0x21; // version 2, PROXY
+  head[1] = four ? 0x11 : 0x21; // TCP over IPv4 / IPv6
+  head.writeUInt16BE(body.length, 2);
+  return Buffer.concat([V2_SIGNATURE, head, body]);
+}

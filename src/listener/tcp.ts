@@ -7,6 +7,8 @@ import type { Logger } from "../observability/logger.js";
 import type { SelectContext } from "../service/balancers/types.js";
 import { selectBackend, type ServiceBackend, type ServiceRuntime } from "../service/service.js";
 import { connectBackend, connectFailure } from "../upstream/tls.js";
+import { normalizeIp } from "../exchange/forwarding.js";
+import { proxyHeaderBytes } from "./proxy-protocol.js";
 
 /** Counters of one TCP listener, kept across reloads. */
 export interface TcpStats {
@@ -63,7 +65,10 @@ export class TcpTunnel {
       this.fail("no-backend", `service ${this.service.name} has no available backend`);
       return;
     }
-    const { socket, ready } = connectBackend(backend.host, backend.port, this.service.tls);
+    const pp = this.service.proxyProtocol;
+    const c = this.client;
+    const preamble = pp === null ? null : proxyHeaderBytes(pp, { address: this.peerIp, port: c.remotePort ?? 0 }, { address: normalizeIp(c.localAddress), port: c.localPort ?? 0 });
+    const { socket, ready } = connectBackend(backend.host, backend.port, this.service.tls, preamble);
     backend.active++;
     this.backend = backend;
     this.upstream = socket;

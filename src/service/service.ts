@@ -156,6 +156,8 @@ export interface ServiceRuntime {
   readonly latency: LatencyWindow;
   /** HTTPS backends: how to reach them over TLS; null for plain TCP. */
   readonly tls: UpstreamTls | null;
+  /** PROXY header version sent first to backends, or null. */
+  readonly proxyProtocol: 1 | 2 | null;
 }
 
 export function splitHostPort(address: string): { host: string; port: number } {
@@ -201,6 +203,7 @@ export class BackendRegistry {
       idleTimeoutMs: config.pool.idleTimeout,
       connectTimeoutMs: config.timeouts.connect,
       tls: config.tls === undefined ? null : upstreamTls(config.tls, `services.${name}.tls`, "<config>"),
+      proxyProtocol: config.proxyProtocol === undefined ? null : config.proxyProtocol === "v1" ? 1 : 2,
     };
     const backends = config.backends.map((b) => {
       const id = `${name}/${b.address}`;
@@ -262,6 +265,7 @@ export class BackendRegistry {
       breaker: this.serviceBreaker(name, config),
       latency: this.latencyWindow(name),
       tls: poolOptions.tls,
+      proxyProtocol: poolOptions.proxyProtocol,
     };
   }
 

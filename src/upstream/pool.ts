@@ -5,11 +5,14 @@ import type { BackendState } from "../service/balancers/types.js";
 import type { Logger } from "../observability/logger.js";
 import { UpstreamStats } from "./stats.js";
 import { connectBackend, connectFailure, type UpstreamTls } from "./tls.js";
+import { type ProxyEndpoint, proxyHeaderBytes } from "../listener/proxy-protocol.js";
 
 /** Who gets a connection from the pool (the exchange). */
 export interface PoolClient {
   onUpstreamReady(conn: UpstreamConnection): void;
   onUpstreamFailed(err: UpstreamError): void;
+  /** The client's address and the one it connected to, for a PROXY header to the backend. */
+  clientEndpoints(): readonly [ProxyEndpoint, ProxyEndpoint];
 }
 
 /** Who receives what a connection reads while it is leased. */
@@ -28,6 +31,8 @@ export interface PoolOptions {
   connectTimeoutMs: number;
   /** HTTPS backends: how to reach them over TLS; null for plain TCP. */
   tls: UpstreamTls | null;
+  /** Send a PROXY header (v1 or v2) first on each connection; such connections carry one client's exchange only. */
+  proxyProtocol: 1 | 2 | null;
 }
 
 /** One TCP connection to a backend. Listeners are attached once, for its whole life. */
@@ -164,7 +169,9 @@ export class BackendPool {
 
   private connect(client: PoolClient): void {
     const { host, port, address } = this.backend;
-    const { socket, ready } = connectBackend(host, port, this.options.tls);
+    const pp = this.options.proxyProtocol;
+    const preamble = pp === null ? null : proxyHeaderBytes(pp, ...client.clientEndpoints());
+    const { socket, ready } = connectBackend(host, port, this.options.tls, preamble);
     const conn = new UpstreamConnection(socket, this);
     this.all.add(conn);
     const started = performance.now();
@@ -195,7 +202,8 @@ export class BackendPool {
   }
 
   release(conn: UpstreamConnection): void {
-    if (conn.closed || this.closing) {
+    // A PROXY header named one client: the connection is not another's to reuse.
+    if (conn.closed || this.closing || this.options.proxyProtocol !== null) {
       conn.destroy();
       return;
     }

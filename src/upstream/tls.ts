@@ -48,9 +48,21 @@ export function servernameFor(t: UpstreamTls, host: string): string | undefined 
  * Opens a connection to a backend, over TLS when `t` is set; `ready` is the event
  * that says it can carry a request ("connect", or "secureConnect" after the handshake).
  */
-export function connectBackend(host: string, port: number, t: UpstreamTls | null): { socket: net.Socket; ready: "connect" | "secureConnect" } {
-  if (t === null) return { socket: net.connect({ host, port, noDelay: true }), ready: "connect" };
+export function connectBackend(host: string, port: number, t: UpstreamTls | null, preamble: Buffer | null = null): { socket: net.Socket; ready: "connect" | "secureConnect" } {
+  if (t === null) {
+    const plain = net.connect({ host, port, noDelay: true });
+    // Written first, before anything the exchange sends (a PROXY header).
+    if (preamble !== null) plain.write(preamble);
+    return { socket: plain, ready: "connect" };
+  }
+  // A PROXY header goes before the TLS handshake, on the raw connection.
+  let raw: net.Socket | undefined;
+  if (preamble !== null) {
+    raw = net.connect({ host, port, noDelay: true });
+    raw.write(preamble);
+  }
   const socket = tls.connect({
+    ...(raw === undefined ? {} : { socket: raw }),
     host,
     port,
     servername: servernameFor(t, host),

@@ -30,6 +30,22 @@ function body(response: string): string {
   return response.slice(response.indexOf("\r\n\r\n") + 4);
 }
 
+/** Whether `port` accepts connections within 5 s (false at once if `child` exits). */
+async function untilListening(port: number, child: ChildProcess): Promise<boolean> {
+  for (let i = 0; i < 100 && child.exitCode === null; i++) {
+    const up = await new Promise<boolean>((r) => {
+      const s = net.connect(port, "127.0.0.1", () => {
+        s.destroy();
+        r(true);
+      });
+      s.on("error", () => r(false));
+    });
+    if (up) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
+}
+
 /** Debian's haproxy in TCP mode, started in a temp dir, in front of the gateway. */
 async function startHaproxy(dir: string, frontends: { port: number; to: number; send: "send-proxy" | "send-proxy-v2" }[]): Promise<ChildProcess> {
   const cfg = join(dir, "haproxy.cfg");
@@ -41,18 +57,7 @@ async function startHaproxy(dir: string, frontends: { port: number; to: number; 
   const child = spawn("haproxy", ["-db", "-f", cfg], { stdio: ["ignore", "ignore", "pipe"] });
   let err = "";
   child.stderr!.on("data", (d) => (err += d));
-  for (let i = 0; i < 100; i++) {
-    const up = await new Promise<boolean>((r) => {
-      const s = net.connect(frontends[0]!.port, "127.0.0.1", () => {
-        s.destroy();
-        r(true);
-      });
-      s.on("error", () => r(false));
-    });
-    if (up) return child;
-    if (child.exitCode !== null) break;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  if (await untilListening(frontends[0]!.port, child)) return child;
   throw new Error(`haproxy did not start: ${err}`);
 }
 
@@ -132,5 +137,65 @@ describe("PROXY protocol behind a real HAProxy (send-proxy and send-proxy-v2)", 
     assert.equal(res, "");
     assert.match(await gw.metrics(), /divisor_proxy_protocol_errors_total\{listener="plain"\} [1-9]/);
     assert.equal(body(await request(front.v2, "127.0.0.6")), "127.0.0.6");
+  });
+});
+
+/** Debian's nginx answering with the address its PROXY header gave, on a listener that requires one. */
+async function startProxyProtocolNginx(dir: string, port: number): Promise<ChildProcess> {
+  const temp = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map((t) => `  ${t}_temp_path ${dir}/${t};`).join("\n");
+  const conf = join(dir, "nginx.conf");
+  writeFileSync(
+    conf,
+    `pid ${dir}/nginx.pid;\nerror_log ${dir}/nginx-error.log;\nworker_processes 1;\nevents {}\nhttp {\n  access_log off;\n${temp}\n  server {\n    listen 127.0.0.1:${port} proxy_protocol;\n    location / { return 200 "$proxy_protocol_addr $remote_addr\\n"; }\n  }\n}\n`,
+  );
+  const child = spawn("nginx", ["-p", dir, "-e", join(dir, "nginx-error.log"), "-c", conf, "-g", "daemon off;"], { stdio: ["ignore", "ignore", "pipe"] });
+  if (await untilListening(port, child)) return child;
+  throw new Error("nginx did not start");
+}
+
+describe("PROXY protocol to backends: services.<name>.proxyProtocol, read by a real nginx (listen ... proxy_protocol)", () => {
+  let dir: string;
+  let nginx: ChildProcess;
+  let gw: Gateway;
+  let httpPort: number;
+  let tcpPort: number;
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "divisor-send-proxy-"));
+    const nginxPort = await freePort();
+    nginx = await startProxyProtocolNginx(dir, nginxPort);
+    httpPort = await freePort();
+    tcpPort = await freePort();
+    gw = createGateway({
+      listeners: [
+        { address: `127.0.0.1:${httpPort}`, name: "http" },
+        { address: `127.0.0.1:${tcpPort}`, name: "tcp", tcp: { service: "v2" } },
+      ],
+      services: {
+        v1: { backends: [`127.0.0.1:${nginxPort}`], proxyProtocol: "v1" },
+        v2: { backends: [`127.0.0.1:${nginxPort}`], proxyProtocol: "v2" },
+      },
+      routers: {
+        v1: { match: { path: { prefix: "/v1" } }, service: "v1" },
+        v2: { service: "v2" },
+      },
+    });
+    await gw.listen();
+  });
+  after(async () => {
+    await gw?.close({ gracePeriodMs: 200 });
+    nginx?.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test("the backend learns each client's address from the header, v1 and v2; no connection carries two clients", async () => {
+    assert.equal(body(await request(httpPort, "127.0.0.5", "/v1/a")), "127.0.0.5 127.0.0.1\n");
+    assert.equal(body(await request(httpPort, "127.0.0.6", "/v1/b")), "127.0.0.6 127.0.0.1\n");
+    assert.equal(body(await request(httpPort, "127.0.0.7", "/v2")), "127.0.0.7 127.0.0.1\n");
+    assert.equal(body(await request(httpPort, "127.0.0.8", "/v2")), "127.0.0.8 127.0.0.1\n");
+  });
+
+  test("a TCP listener sends the header at the start of each tunnel", async () => {
+    assert.equal(body(await request(tcpPort, "127.0.0.9", "/")), "127.0.0.9 127.0.0.1\n");
   });
 });

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { ProxyProtocolError, parseProxyHeader } from "../../src/listener/proxy-protocol.js";
+import { ProxyProtocolError, parseProxyHeader, proxyHeaderBytes } from "../../src/listener/proxy-protocol.js";
 
 const SIG = Buffer.from("0d0a0d0a000d0a515549540a", "hex");
 
@@ -66,5 +66,24 @@ describe("PROXY protocol header parsing", () => {
     bad(v2(1, 0x11, Buffer.alloc(4)), /TCP4 addresses are truncated/);
     const huge = Buffer.concat([SIG, Buffer.from([0x21, 0x11, 0xff, 0xff])]);
     bad(huge, /over/);
+  });
+
+  test("headers Divisor sends parse back to what they say, v1 and v2, IPv4, IPv6 and mixed", () => {
+    const cases: [1 | 2, string, string, string][] = [
+      [1, "203.0.113.7", "10.0.0.1", "203.0.113.7"],
+      [2, "203.0.113.7", "10.0.0.1", "203.0.113.7"],
+      [1, "2001:db8::7", "2001:db8::1", "2001:db8::7"],
+      [2, "2001:db8::7", "2001:db8::1", "2001:db8::7"],
+      [2, "203.0.113.7", "2001:db8::1", "::ffff:203.0.113.7"],
+    ];
+    for (const [version, src, dst, expected] of cases) {
+      const bytes = proxyHeaderBytes(version, { address: src, port: 40000 }, { address: dst, port: 443 });
+      const r = parseProxyHeader(bytes);
+      assert.ok(r !== null && r !== "none", `${version} ${src}`);
+      assert.equal(r.length, bytes.length);
+      assert.equal(r.header.version, version);
+      assert.deepEqual(r.header.source, { address: expected, port: 40000 }, `${version} ${src} -> ${dst}`);
+    }
+    assert.equal(proxyHeaderBytes(1, { address: "1.2.3.4", port: 5 }, { address: "6.7.8.9", port: 80 }).toString(), "PROXY TCP4 1.2.3.4 6.7.8.9 5 80\r\n");
   });
 });
