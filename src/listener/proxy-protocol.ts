@@ -109,7 +109,7 @@ function v6Bytes(address: string): Buffer {
   const h = parse(head);
   const t = parse(tail);
   const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill(0), ...t];
-  groups.forEach((g, i) => out.writeUInt16BE(g, i * 2));
+  for (let i = 0; i < groups.length; i++) out.writeUInt16BE(groups[i]!, i * 2);
   return out;
 }
 
