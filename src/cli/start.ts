@@ -178,12 +178,12 @@ async function runPrimary(path: string, config: DivisorConfig, log: Logger, coun
     if (state !== undefined) env[WORKER_STATE] = state;
     slot.worker = cluster.fork(env);
   };
-  // Listening to the workers from the start: one that announces itself before an admin section is configured is still known.
-  const { ClusterAdmin } = await import("../admin/cluster/primary.js");
-  const admin = new PrimaryAdmin(new ClusterAdmin(slots, log), log);
   // The buckets of the in-memory rate limits, shared by every worker (and kept across reloads).
   const { PrimaryRateLimits } = await import("../middleware/rate-limit/cluster.js");
-  new PrimaryRateLimits(cluster);
+  const rateLimits = new PrimaryRateLimits(cluster);
+  // Listening to the workers from the start: one that announces itself before an admin section is configured is still known.
+  const { ClusterAdmin } = await import("../admin/cluster/primary.js");
+  const admin = new PrimaryAdmin(new ClusterAdmin(slots, log, (w) => rateLimits.writeMetrics(w)), log);
   const exitWhenNoWorkers = () => {
     if (Object.keys(cluster.workers ?? {}).length > 0) return;
     log.info("stopped");

@@ -24,12 +24,14 @@ after(async () => {
 for (const algorithm of ["gcra", "sliding-window"]) {
   test(`with --workers 2 the in-memory ${algorithm} limit is exact across the workers and survives a reload`, async () => {
     const port = await freePort();
+    const adminPort = await freePort();
     const file = join(dir, `${algorithm}.yaml`);
     const N = 10;
     writeFileSync(
       file,
       [
         `listeners: [{ address: "127.0.0.1:${port}" }]`,
+        `admin: { address: "127.0.0.1:${adminPort}" }`,
         `services: { app: { backends: ["${backend.address}"] } }`,
         `middlewares: { limit: { type: rate-limit, algorithm: ${algorithm}, rate: ${N}, period: 1h } }`,
         "routers:",
@@ -72,6 +74,9 @@ for (const algorithm of ["gcra", "sliding-window"]) {
       }
       assert.equal(seen.size, 2, "both workers proxied requests");
       for (let i = 0; i < 2 * N; i++) assert.equal((await get(`http://127.0.0.1:${port}/limited`, { agent: false })).status, 429);
+      // The buckets live in the primary, so its /metrics reports their keys (one client address here).
+      const scraped = await get(`http://127.0.0.1:${adminPort}/metrics`);
+      assert.match(scraped.body, /^divisor_rate_limit_keys\{middleware="limit"\} 1$/m, "the primary's own family in the merged scrape");
 
       // The primary keeps the buckets by the middleware's name across a reload of the workers.
       child.kill("SIGHUP");

@@ -77,9 +77,11 @@ export class ClusterAdmin {
   private readonly serving = new Set<Worker>();
   private readonly scrapeFailures: number[];
 
+  /** `ownMetrics` writes the families only the primary knows (the in-memory rate limits' keys) into each /metrics answer. */
   constructor(
     private readonly slots: readonly WorkerSlot[],
     private readonly log: Logger,
+    private readonly ownMetrics: (w: ExpositionWriter) => void = () => {},
   ) {
     this.scrapeFailures = slots.map(() => 0);
     cluster.on("message", this.onMessage);
@@ -271,6 +273,7 @@ export class ClusterAdmin {
     for (let i = 0; i < this.scrapeFailures.length; i++) w.sample([["worker", String(i)]], this.scrapeFailures[i]!);
     w.family("divisor_worker_restarts", "counter", "Times the primary replaced a dead worker in this slot.");
     for (const s of this.slots) w.sample([["worker", String(s.index)]], s.restarts);
+    this.ownMetrics(w);
     const merged = byWorker.size > 0 ? mergeExpositions(byWorker, false) : "";
     return { status: 200, body: merged + w.finish(), headers: { "content-type": open ? OPENMETRICS_CONTENT_TYPE : PROMETHEUS_CONTENT_TYPE } };
   }

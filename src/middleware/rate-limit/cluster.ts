@@ -10,6 +10,7 @@
  * Decisions the primary does not answer within the timeout (or with the channel
  * closed) are rejected, and the middleware's onStoreFailure answers them.
  */
+import type { ExpositionWriter } from "../../observability/metrics/exposition.js";
 import type { Worker } from "node:cluster";
 import { type Decision, GcraStore, type RateLimitStore, SlidingWindowStore } from "./memory.js";
 
@@ -95,6 +96,13 @@ export class PrimaryRateLimits {
     const store = s.algorithm === "gcra" ? new GcraStore(s.rate, s.period, s.burst, s.maxKeys) : new SlidingWindowStore(s.rate, s.period, s.maxKeys);
     this.byName.set(name, { spec, store });
     return store;
+  }
+
+  /** The keys each in-memory rate limit holds here, in the primary (workers hold none under --workers). */
+  writeMetrics(w: ExpositionWriter): void {
+    if (this.byName.size === 0) return;
+    w.family("divisor_rate_limit_keys", "gauge", "Keys the rate limit holds in memory.");
+    for (const [name, { store }] of this.byName) w.sample([["middleware", name]], store.size);
   }
 
   close(): void {
