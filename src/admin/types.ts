@@ -90,6 +90,11 @@ export interface AdminRoute {
   readonly public?: boolean;
   /** Tenant-scoped tokens may call it (the handler filters by principal.tenant). */
   readonly tenantScoped?: boolean;
+  /**
+   * Writes under `--workers`: the one answer made of every worker's 2xx bodies
+   * (e.g. counts added up); without it the first worker's answer stands for all.
+   */
+  mergeWorkerBodies?(bodies: readonly unknown[]): unknown;
   handle(req: AdminRequest, gateway: AdminGateway): AdminResponse | Promise<AdminResponse>;
 }
 

@@ -242,6 +242,9 @@ export class ClusterAdmin {
     const answers = await Promise.all(slots.map((s) => this.ask(s, wire, req.signal)));
     const chosen = answers.find((a) => a.status >= 400) ?? answers[0]!;
     for (const a of answers) if (a !== chosen && a.body instanceof Readable) a.body.destroy();
+    if (route.mergeWorkerBodies !== undefined && chosen.status < 400) {
+      return { ...chosen, body: route.mergeWorkerBodies(answers.map((a) => a.body)) };
+    }
     return chosen;
   }
 

@@ -8,8 +8,13 @@ export const cachePurge: AdminRoute = {
   method: "DELETE",
   path: "/api/cache/:middleware",
   description:
-    "Purge a cache middleware's stored responses: ?key=<host><path>[?query] removes that key (all its variants), ?prefix=<start of keys> every key starting so, e.g. ?prefix=example.com/assets/ (URL-encode the value). Answers {middleware, purged: number of keys}. Under --workers every worker purges its memory store.",
+    "Purge a cache middleware's stored responses: ?key=<host><path>[?query] removes that key (all its variants), ?prefix=<start of keys> every key starting so, e.g. ?prefix=example.com/assets/ (URL-encode the value). Answers {middleware, purged: number of keys}. Under --workers every worker purges its memory store, and purged adds up theirs.",
   writes: true,
+  // Each worker purges its own memory store (with Redis the first one finds the keys): the keys purged add up.
+  mergeWorkerBodies: (bodies) => {
+    const first = bodies[0] as { middleware: string; purged: number };
+    return { middleware: first.middleware, purged: bodies.reduce<number>((sum, b) => sum + ((b as { purged?: number }).purged ?? 0), 0) };
+  },
   handle: async (req, gateway) => {
     const name = req.params.middleware!;
     const caches = Object.entries(gateway.config.middlewares)
