@@ -29,6 +29,9 @@ export const address = z
     return m === null || Number(m[2]) <= 65535;
   }, { message: "port must be 0..65535" });
 
+/** HTTP header field name (RFC 9110 token). */
+export const headerName = z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, { message: "expected an HTTP header name (token characters only)" });
+
 export const positiveInt = z.number().int().positive();
 
 const SIZE_RE = /^(\d+(?:\.\d+)?)\s*(B|KB|KiB|MB|MiB|GB|GiB)$/;

@@ -15,7 +15,7 @@ import { jwtSchema } from "../middleware/jwt/schema.js";
 import { faultMiddlewareSchema } from "../middleware/fault/schema.js";
 import { mirrorSchema } from "../middleware/mirror/schema.js";
 import { cacheSchema } from "../middleware/cache/schema.js";
-import { address, duration, nonNegativeInt, positiveInt, size } from "./schema-scalars.js";
+import { address, duration, headerName, nonNegativeInt, positiveInt, size } from "./schema-scalars.js";
 import { ipFilterSchema } from "../middleware/ip-filter/schema.js";
 import { clientCertSchema } from "../middleware/client-cert/schema.js";
 import { securityHeadersSchema } from "../middleware/security-headers/schema.js";
@@ -26,8 +26,6 @@ import { adminSchema, loggingSchema, metricsSchema, tracingSchema } from "./sche
 
 export { address, duration, size } from "./schema-scalars.js";
 
-/** HTTP header field name (RFC 9110 token). */
-const headerName = z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, { message: "expected an HTTP header name (token characters only)" });
 /** HTTP header value: visible ASCII, spaces and tabs, no CR/LF/NUL. */
 const headerValue = z.string().regex(/^[\t\x20-\x7e\x80-\xff]*$/, { message: "header values may not contain CR, LF, NUL or other control characters" });
 

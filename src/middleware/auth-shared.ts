@@ -8,7 +8,7 @@ import { z } from "zod";
 import type { MetricCell, PluginMetrics } from "../observability/metrics/plugin-metrics.js";
 
 /** An HTTP header name (RFC 9110 token). */
-export const authHeaderName = z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, { message: "expected an HTTP header name (token characters only)" });
+export { headerName as authHeaderName } from "../config/schema-scalars.js";
 
 /** Outcomes counted in divisor_auth_decisions_total{result}. */
 export interface AuthDecisions {

@@ -1,7 +1,6 @@
 import { z } from "zod";
-import { duration, size } from "../../config/schema-scalars.js";
+import { duration, headerName as headerToken, size } from "../../config/schema-scalars.js";
 
-const headerToken = z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, { message: "expected an HTTP header name (token characters only)" });
 
 /** `type: cache` — an HTTP cache (RFC 9111, shared cache) in front of the router's service. */
 export const cacheSchema = z

@@ -1,6 +1,6 @@
 import { z } from "zod";
+import { headerName } from "../../config/schema-scalars.js";
 
-const headerName = z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, { message: "expected an HTTP header name (token characters only)" });
 const fingerprint = z
   .string()
   .transform((s) => s.toUpperCase())

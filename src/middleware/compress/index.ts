@@ -8,6 +8,7 @@ import { MediaTypes } from "./content-type.js";
 import { type ByteCounters, CompressFilter, DecompressFilter, type EncoderSpec, encoderSpec, openDecoder, UnsupportedEncodingFilter } from "./filters.js";
 import { IDENTITY, negotiate } from "./negotiate.js";
 import type { compressSchema } from "./schema.js";
+import { parseCacheControl } from "../cache/policy.js";
 
 type Options = z.output<typeof compressSchema>;
 
@@ -31,10 +32,7 @@ export function addVaryAcceptEncoding(headers: HeaderList): void {
 
 /** Whether a Cache-Control value list carries no-transform (RFC 9111 §5.2.2.6: intermediaries must not change the content). */
 function noTransform(headers: HeaderList): boolean {
-  const value = headers.get("cache-control");
-  if (value === undefined) return false;
-  for (const v of headers.getAll("cache-control")) if (v.toLowerCase().includes("no-transform")) return true;
-  return false;
+  return parseCacheControl(headers.getAll("cache-control")).has("no-transform");
 }
 
 /**

@@ -1,8 +1,7 @@
 import { z } from "zod";
-import { duration } from "../../config/schema-scalars.js";
+import { duration, headerName as headerToken } from "../../config/schema-scalars.js";
 
 const percentage = z.number().min(0).max(100);
-const headerToken = z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, { message: "expected an HTTP header name (token characters only)" });
 
 /** `type: fault` — inject delays and aborts into a share of the requests (chaos testing). */
 export const faultMiddlewareSchema = z

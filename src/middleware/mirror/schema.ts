@@ -1,7 +1,6 @@
 import { z } from "zod";
-import { duration, positiveInt, size } from "../../config/schema-scalars.js";
+import { duration, headerName as headerToken, positiveInt, size } from "../../config/schema-scalars.js";
 
-const headerToken = z.string().regex(/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/, { message: "expected an HTTP header name (token characters only)" });
 
 /** `type: mirror` — copy a share of the requests to a shadow service and discard its answers. */
 export const mirrorSchema = z
