@@ -22,6 +22,12 @@ command -v script >/dev/null || missing+=(bsdutils)
 # openssl makes the TLS tests' certificates (a CA and leaves) and OCSP responses; curl is a real client in many tests.
 command -v openssl >/dev/null || missing+=(openssl)
 command -v curl >/dev/null || missing+=(curl)
+# etcd: the etcd provider's and the ACME shared storage's tests start one in a temp dir.
+command -v etcd >/dev/null || missing+=(etcd-server)
+# pebble: the ACME tests order certificates from it (RFC 8555 test server).
+command -v pebble >/dev/null || missing+=(pebble)
+# nghttp2-client: nghttp and h2load, real HTTP/2 clients for the HTTP/2 tests and bench rows.
+command -v h2load >/dev/null || missing+=(nghttp2-client)
 /usr/bin/python3 -c "import prometheus_client" 2>/dev/null || missing+=(python3-prometheus-client)
 # Prometheus on its own, without its recommended prometheus-node-exporter (another system service).
 no_recommends=()
