@@ -28,6 +28,9 @@ command -v etcd >/dev/null || missing+=(etcd-server)
 command -v pebble >/dev/null || missing+=(pebble)
 # nghttp2-client: nghttp and h2load, real HTTP/2 clients for the HTTP/2 tests and bench rows.
 command -v h2load >/dev/null || missing+=(nghttp2-client)
+# systemd-analyze (verify, security) and logrotate: test/deploy/systemd.test.ts checks the unit and the logrotate rule of deploy/systemd/.
+command -v systemd-analyze >/dev/null || missing+=(systemd)
+command -v logrotate >/dev/null || missing+=(logrotate)
 /usr/bin/python3 -c "import prometheus_client" 2>/dev/null || missing+=(python3-prometheus-client)
 # Prometheus on its own, without its recommended prometheus-node-exporter (another system service).
 no_recommends=()
