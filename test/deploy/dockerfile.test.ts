@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -55,6 +55,36 @@ describe("the Dockerfile", () => {
       const ins = last.find((i) => i.keyword === keyword);
       assert.ok(ins?.args.startsWith("["), `${keyword} should use the exec form so the gateway is PID 1 and gets SIGTERM, got ${ins?.args}`);
     }
+  });
+});
+
+describe("running a Dockerfile's steps (test/deploy/dockerfile.ts)", () => {
+  const attempt = async (text: string, files: Record<string, string> = {}) => {
+    const context = mkdtempSync(join(tmpdir(), "divisor-dockerfile-context-"));
+    const out = mkdtempSync(join(tmpdir(), "divisor-dockerfile-out-"));
+    try {
+      for (const [name, content] of Object.entries(files)) writeFileSync(join(context, name), content);
+      return await buildDockerfile(parseDockerfile(text), context, out);
+    } finally {
+      rmSync(context, { recursive: true, force: true });
+      rmSync(out, { recursive: true, force: true });
+    }
+  };
+
+  test("fails on a RUN step that fails, naming its line and output", async () => {
+    await assert.rejects(attempt("FROM node:20-slim\nWORKDIR /app\nRUN echo building && \\\n  exit 3\n"), /Dockerfile line 3 \(RUN echo building && exit 3\) exited with 3:\nbuilding/);
+  });
+
+  test("fails on a COPY of a file that is missing, or excluded by .dockerignore", async () => {
+    await assert.rejects(attempt("FROM node:20-slim\nCOPY nothing.txt ./\n"), /line 2 .*nothing\.txt does not exist in the build context/);
+    await assert.rejects(attempt("FROM node:20-slim\nCOPY secret.txt ./\n", { "secret.txt": "x", ".dockerignore": "secret.txt\n" }), /secret\.txt is excluded by \.dockerignore/);
+  });
+
+  test("copies between stages and refuses an instruction it cannot stand for", async () => {
+    const image = await attempt("FROM node:20-slim AS a\nWORKDIR /w\nRUN echo hi > f.txt\nFROM node:20-slim\nWORKDIR /app\nCOPY --from=a /w/f.txt ./\nCMD [\"cat\", \"f.txt\"]\n");
+    assert.deepEqual(image.cmd, ["cat", "f.txt"], "CMD in exec form");
+    await assert.rejects(attempt("FROM node:20-slim\nVOLUME /data\n"), /does not know how to run VOLUME/);
+    await assert.rejects(attempt('FROM node:20-slim\nCMD node server.js\n'), /is not the exec form/);
   });
 });
 

@@ -14,12 +14,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { Ajv } from "ajv";
 import { parse, stringify } from "yaml";
 import { parseConfigText } from "../../src/config/load.js";
 import { assertBuilt, BIN, ROOT } from "../helpers/cli.js";
 import { freePort, get } from "../helpers/net.js";
 import { exitedWithin, outputOf, ownGroup } from "../helpers/process.js";
-import { CHART, chartValues, type K8sObject, type Rendered, renderChart } from "./helm/chart.js";
+import { CHART, chartValues, type K8sObject, mergeValues, type Rendered, renderChart } from "./helm/chart.js";
 import { checkObject } from "./helm/openapi.js";
 import { Renderer, TemplateError } from "./helm/template.js";
 
@@ -354,6 +355,32 @@ describe("the pod of the rendered chart, run as its container would run it", () 
   });
 });
 
+describe("values.schema.json (helm checks values against it on install, upgrade, template and lint)", () => {
+  // Helm validates with a JSON Schema draft-07 validator, as Ajv's default is.
+  const validate = new Ajv({ allErrors: true, strict: true }).compile(JSON.parse(readFileSync(join(CHART, "values.schema.json"), "utf8")));
+
+  for (const c of cases) {
+    test(`accepts ${c.name}`, () => {
+      const values = c.values.reduce(mergeValues, chartValues());
+      assert.ok(validate(values), `${c.name} should fit values.schema.json: ${JSON.stringify(validate.errors, null, 2)}`);
+    });
+  }
+
+  const bad: [string, Values, RegExp][] = [
+    ["a misspelt key", { replicas: 3 }, /"additionalProperty":"replicas".*must NOT have additional properties/],
+    ["an unsupported kind", { kind: "StatefulSet" }, /"instancePath":"\/kind".*must be equal to one of the allowed values/],
+    ["a port given as a string", { ports: [{ name: "http", containerPort: "8080", servicePort: 80 }] }, /"instancePath":"\/ports\/0\/containerPort".*must be integer/],
+    ["zero workers", { workers: "0" }, /"instancePath":"\/workers"/],
+    ["a port name Kubernetes refuses", { ports: [{ name: "HTTP_Port", containerPort: 8080, servicePort: 80 }] }, /"instancePath":"\/ports\/0\/name".*must match pattern/],
+  ];
+  for (const [what, values, message] of bad) {
+    test(`refuses ${what}, naming where`, () => {
+      assert.ok(!validate(mergeValues(chartValues(), values)), `${JSON.stringify(values)} should not fit the schema`);
+      assert.match(JSON.stringify(validate.errors), message, "the error names the value's path");
+    });
+  }
+});
+
 /** Every documented key of values.yaml: leaves, lists and empty maps; `config` is free-form (the gateway's own schema). */
 function valueKeys(values: Values, prefix = ""): string[] {
   return Object.entries(values).flatMap(([k, v]) => {
@@ -372,6 +399,27 @@ describe("docs/helm.md", () => {
     const missing = valueKeys(chartValues()).filter((k) => !documented.has(k));
     assert.deepEqual(missing, [], `docs/helm.md's Values table should have a "| \`key\` |" row for each of: ${missing.join(", ")}`);
   });
+
+  /** The first yaml block after a heading of docs/helm.md. */
+  const example = (heading: string): Values => {
+    const at = doc.indexOf(`\n## ${heading}\n`);
+    assert.ok(at >= 0, `docs/helm.md should have a "## ${heading}" section`);
+    const block = /```yaml\n([\s\S]*?)```/.exec(doc.slice(at))!;
+    return parse(block[1]!) as Values;
+  };
+
+  for (const heading of ["The gateway configuration", "Controller mode", "A DaemonSet on the nodes' ports"]) {
+    test(`its "${heading}" example renders objects that fit their shapes, with values the schema takes`, () => {
+      const values = example(heading);
+      const validate = new Ajv({ allErrors: true, strict: true }).compile(JSON.parse(readFileSync(join(CHART, "values.schema.json"), "utf8")));
+      assert.ok(validate(mergeValues(chartValues(), values)), `the example's values should fit values.schema.json: ${JSON.stringify(validate.errors)}`);
+      const r = renderChart({ values: [values] });
+      for (const o of r.objects) assert.deepEqual(checkObject(o), [], `${o.kind} ${o.metadata.name} from the example`);
+      const { parsed } = gatewayConfig(r);
+      delete parsed.providers;
+      parseConfigText(stringify(parsed), `docs/helm.md "${heading}" example`, { env: { DIVISOR_ADMIN_TOKEN: "a-token-of-at-least-16-chars" } });
+    });
+  }
 
   test("documents no key that values.yaml does not have", () => {
     const keys = new Set(valueKeys(chartValues()));

@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
+import { parseConfigText } from "../../src/config/load.js";
 import { assertBuilt, BIN, ROOT } from "../helpers/cli.js";
 import { freePort, get, startBackend, type TestBackend } from "../helpers/net.js";
 import { exitedWithin, outputOf, ownGroup, until } from "../helpers/process.js";
@@ -121,6 +122,16 @@ describe("the systemd unit", () => {
     const seconds = Number(/^(\d+)s?$/.exec(one("TimeoutStopSec"))?.[1]);
     // shutdown.gracePeriod defaults to 30 s (docs/config-reference.md).
     assert.ok(seconds > 30, `TimeoutStopSec (${one("TimeoutStopSec")}) should leave more than the default shutdown.gracePeriod of 30 s`);
+  });
+});
+
+describe("docs/deploy-vm.md", () => {
+  test("its example configuration is one the gateway accepts", () => {
+    const doc = readFileSync(join(ROOT, "docs/deploy-vm.md"), "utf8");
+    const block = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1]!).find((b) => b.startsWith("listeners:"));
+    assert.ok(block !== undefined, "the guide should show a configuration starting with listeners:");
+    const config = parseConfigText(block, "docs/deploy-vm.md example", { env: { DIVISOR_ADMIN_TOKEN: "a-token-of-at-least-16-chars" } });
+    assert.equal(config.logging.access?.destination, "/var/log/divisor/access.log", "its access log is in the unit's LogsDirectory");
   });
 });
 
