@@ -10,10 +10,10 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { ROOT } from "../helpers/cli.js";
 import { freePort, get } from "../helpers/net.js";
 import { exitedWithin, outputOf, ownGroup } from "../helpers/process.js";
+import { readyStatus } from "./readiness.js";
 import { type BuiltImage, buildDockerfile, type Dockerfile, imagePath, parseDockerfile } from "./dockerfile.js";
 
 const dockerfile: Dockerfile = parseDockerfile(readFileSync(join(ROOT, "Dockerfile"), "utf8"));
@@ -88,20 +88,6 @@ describe("running a Dockerfile's steps (test/deploy/dockerfile.ts)", () => {
   });
 });
 
-/** Polls /readyz until it answers 200, the process exits or the time is up; the last status seen (0: no answer). */
-async function readyStatus(adminPort: number, child: ChildProcess, timeoutMs: number): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  let status = 0;
-  while (status !== 200 && child.exitCode === null && Date.now() < deadline) {
-    status = await get(`http://127.0.0.1:${adminPort}/readyz`, { timeout: 2000 }).then(
-      (r) => r.status,
-      () => 0,
-    );
-    if (status !== 200) await sleep(100);
-  }
-  return status;
-}
-
 describe("the image, built by running the Dockerfile's steps in a temp dir", () => {
   let dir: string;
   let image: BuiltImage;
@@ -150,7 +136,7 @@ describe("the image, built by running the Dockerfile's steps in a temp dir", () 
     assert.ok(args.some((a) => a.startsWith(join(image.root, "etc/divisor"))), `CMD should start the image's /etc/divisor config, got ${image.cmd.join(" ")}`);
     gateway = ownGroup(spawn(cmd!, args, { cwd: join(image.root, image.workdir), env, stdio: ["ignore", "pipe", "pipe"], detached: true }));
     logs = outputOf(gateway);
-    const ready = await readyStatus(adminPort, gateway, 30_000);
+    const ready = await readyStatus(`http://127.0.0.1:${adminPort}/readyz`, gateway);
     assert.equal(ready, 200, `/readyz should answer 200 (got ${ready}); the gateway's exit code: ${gateway.exitCode}:\n${logs()}`);
   });
 

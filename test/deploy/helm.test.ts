@@ -13,7 +13,6 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { Ajv } from "ajv";
 import { parse, stringify } from "yaml";
 import { parseConfigText } from "../../src/config/load.js";
@@ -22,6 +21,7 @@ import { freePort, get } from "../helpers/net.js";
 import { exitedWithin, outputOf, ownGroup } from "../helpers/process.js";
 import { CHART, chartValues, type K8sObject, mergeValues, type Rendered, renderChart } from "./helm/chart.js";
 import { checkObject } from "./helm/openapi.js";
+import { readyStatus } from "./readiness.js";
 import { Renderer, TemplateError } from "./helm/template.js";
 
 type Values = Record<string, unknown>;
@@ -246,20 +246,10 @@ describe("the chart's RBAC, least privilege", () => {
 
   test("watching listed namespaces: a Role in each, and the ClusterRole keeps only cluster-scoped kinds", () => {
     const r = renderChart({ values: [{ controller: { enabled: true, namespaces: ["shop", "blog"] } }] });
-    assert.deepEqual(
-      find(r, "Role")
-        .map((o) => o.metadata.namespace)
-        .sort(),
-      ["blog", "shop"],
-      "one Role per namespace",
-    );
-    assert.deepEqual(
-      find(r, "RoleBinding")
-        .map((o) => o.metadata.namespace)
-        .sort(),
-      ["blog", "shop"],
-      "one RoleBinding per namespace",
-    );
+    for (const kind of ["Role", "RoleBinding"]) {
+      const namespaces = find(r, kind).map((o) => o.metadata.namespace);
+      assert.deepEqual(namespaces.sort(), ["blog", "shop"], `one ${kind} per namespace`);
+    }
     assert.deepEqual([...grants(find(r, "ClusterRole"))].sort(), expand("networking.k8s.io", ["ingressclasses"], READ).sort(), "the ClusterRole reads IngressClasses only (Gateway API is off)");
     for (const role of find(r, "Role")) {
       assert.ok(!grants([role]).has("gateway.networking.k8s.io gateways get"), "no Gateway API access when it is off");
@@ -336,11 +326,7 @@ describe("the pod of the rendered chart, run as its container would run it", () 
           (res) => res.status,
           () => 0,
         );
-      let ready = 0;
-      while (ready !== 200 && child.exitCode === null) {
-        ready = await probe(container.readinessProbe.httpGet.path);
-        if (ready !== 200) await sleep(100);
-      }
+      const ready = await readyStatus(`http://127.0.0.1:${adminPort}${container.readinessProbe.httpGet.path}`, child);
       assert.equal(ready, 200, `the readiness probe should pass; exit code ${child.exitCode}:\n${logs()}`);
       assert.equal(await probe(container.livenessProbe.httpGet.path), 200, "the liveness probe passes");
       const metrics = await get(`http://127.0.0.1:${adminPort}/metrics`, { headers: { authorization: `Bearer ${token}` } });

@@ -13,11 +13,11 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { parseConfigText } from "../../src/config/load.js";
 import { assertBuilt, BIN, ROOT } from "../helpers/cli.js";
 import { freePort, get, startBackend, type TestBackend } from "../helpers/net.js";
 import { exitedWithin, outputOf, ownGroup, until } from "../helpers/process.js";
+import { readyStatus } from "./readiness.js";
 
 const UNIT = join(ROOT, "deploy/systemd/divisor.service");
 const LOGROTATE = join(ROOT, "deploy/systemd/divisor.logrotate");
@@ -195,14 +195,7 @@ describe("the unit's command lines, run in a temp dir standing for the VM", () =
     const [cmd, ...args] = command("ExecStart");
     child = ownGroup(spawn(cmd!, args, { env, stdio: ["ignore", "pipe", "pipe"], detached: true }));
     logs = outputOf(child);
-    let ready = 0;
-    while (ready !== 200 && child.exitCode === null) {
-      ready = await get(`http://127.0.0.1:${adminPort}/readyz`, { timeout: 2000 }).then(
-        (r) => r.status,
-        () => 0,
-      );
-      if (ready !== 200) await sleep(100);
-    }
+    const ready = await readyStatus(`http://127.0.0.1:${adminPort}/readyz`, child);
     assert.equal(ready, 200, `/readyz should answer 200; the gateway exited with ${child.exitCode}:\n${logs()}`);
     const pidFile = join(l.dir, "run/divisor/divisor.pid");
     assert.equal(readFileSync(pidFile, "utf8").trim(), String(child.pid), "the pid file in RuntimeDirectory should hold the gateway's pid");
