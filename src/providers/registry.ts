@@ -4,6 +4,7 @@
  * (and its client library: etcd3, ...) loads when a configuration uses it.
  */
 import { z } from "zod";
+import { etcdProviderSchema } from "./etcd/schema.js";
 import { fileProviderSchema } from "./file/schema.js";
 import type { ProviderType } from "./types.js";
 
@@ -21,6 +22,7 @@ function entry<S extends z.ZodType>(schema: S, load: () => Promise<{ provider: P
 /** One line per provider type. */
 export const PROVIDER_TYPES = {
   file: entry(fileProviderSchema, () => import("./file/index.js")),
+  etcd: entry(etcdProviderSchema, () => import("./etcd/index.js")),
 } as const;
 
 type AnyProviderSchema = (typeof PROVIDER_TYPES)[keyof typeof PROVIDER_TYPES]["schema"];
