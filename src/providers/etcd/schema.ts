@@ -16,7 +16,7 @@ export const etcdProviderSchema = z
       .default("/divisor")
       .meta({ description: "Key prefix of the data: <prefix>/routers/<name>, <prefix>/services/<name>, <prefix>/middlewares/<name>, <prefix>/tenants/<name> (YAML or JSON documents), and <prefix>/services/<service>/backends/<id> (\"host:port\" or { address, weight })." }),
     username: z.string().min(1).optional().meta({ description: "etcd user (with password), when etcd has authentication on." }),
-    password: z.string().optional().meta({ description: "Password of username (use ${VAR} to keep it out of the file)." }),
+    password: z.string().optional().meta({ description: "Password of username (an environment variable substitution keeps it out of the file)." }),
     dialTimeout: duration.default(5_000).meta({ description: "Time to connect to etcd before a call fails." }),
     retry: z
       .strictObject({
