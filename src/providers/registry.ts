@@ -4,6 +4,7 @@
  * (and its client library: etcd3, ...) loads when a configuration uses it.
  */
 import { z } from "zod";
+import { dnsProviderSchema } from "./dns/schema.js";
 import { etcdProviderSchema } from "./etcd/schema.js";
 import { fileProviderSchema } from "./file/schema.js";
 import type { ProviderType } from "./types.js";
@@ -22,6 +23,7 @@ function entry<S extends z.ZodType>(schema: S, load: () => Promise<{ provider: P
 /** One line per provider type. */
 export const PROVIDER_TYPES = {
   file: entry(fileProviderSchema, () => import("./file/index.js")),
+  dns: entry(dnsProviderSchema, () => import("./dns/index.js")),
   etcd: entry(etcdProviderSchema, () => import("./etcd/index.js")),
 } as const;
 
