@@ -4,6 +4,7 @@
  * (and its client library: etcd3, ...) loads when a configuration uses it.
  */
 import { z } from "zod";
+import { consulProviderSchema } from "./consul/schema.js";
 import { dnsProviderSchema } from "./dns/schema.js";
 import { etcdProviderSchema } from "./etcd/schema.js";
 import { fileProviderSchema } from "./file/schema.js";
@@ -25,6 +26,7 @@ export const PROVIDER_TYPES = {
   file: entry(fileProviderSchema, () => import("./file/index.js")),
   dns: entry(dnsProviderSchema, () => import("./dns/index.js")),
   etcd: entry(etcdProviderSchema, () => import("./etcd/index.js")),
+  consul: entry(consulProviderSchema, () => import("./consul/index.js")),
 } as const;
 
 type AnyProviderSchema = (typeof PROVIDER_TYPES)[keyof typeof PROVIDER_TYPES]["schema"];
