@@ -171,6 +171,24 @@ describe("file provider", () => {
     }
   });
 
+  it("restarts a provider whose entry a reload changed", async () => {
+    const first = freshDir("first");
+    const second = freshDir("second");
+    fs.writeFileSync(path.join(first, "r.yaml"), `services:\n  s: { backends: ["${a.address}"] }\nrouters:\n  r: { service: s }\n`);
+    fs.writeFileSync(path.join(second, "r.yaml"), `services:\n  s: { backends: ["${b.address}"] }\nrouters:\n  r: { service: s }\n`);
+    const gw = await start({ providers: [{ type: "file", name: "conf", path: first }] });
+    try {
+      await eventually(async () => assert.equal((await get(`${gw.url}/`)).body, "a", "the first directory serves"));
+      await gw.gateway.reload({ listeners: [{ address: "127.0.0.1:0" }], admin: { address: "127.0.0.1:0" }, logging: { level: "silent" }, providers: [{ type: "file", name: "conf", path: second }] });
+      await eventually(async () => assert.equal((await get(`${gw.url}/`)).body, "b", "the restarted provider's state serves"));
+      fs.writeFileSync(path.join(first, "r.yaml"), "routers:\n  r: { service: nope }\n");
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(gw.gateway.providers()[0]!.state, "ok", "the old directory is no longer watched");
+    } finally {
+      await gw.close();
+    }
+  });
+
   it("reads a single file and waits for it in /readyz until its first state is in force", async () => {
     const file = path.join(freshDir("single"), "only.json");
     fs.writeFileSync(file, JSON.stringify({ services: { s: { backends: [b.address] } }, routers: { r: { service: "s" } } }));
