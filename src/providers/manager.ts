@@ -5,6 +5,7 @@
  */
 import { validateConfig } from "../config/load.js";
 import type { DivisorConfig, ProviderEntryConfig } from "../config/schema.js";
+import { ConfigError } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
 import { describeFailure } from "../observability/logging.js";
 import { cloneState, type MergeState, mergeBase, mergeFragment } from "./merge.js";
@@ -157,7 +158,10 @@ export class ProviderManager {
 
   /** The gateway could not compile the composition: its new fragments are refused (the next compose leaves them out). */
   reject(composition: Composition, err: unknown): void {
-    for (const slot of composition.taken) slot.refuse(err, this.host.logger);
+    // The compiler locates its problems in "<config>": they come from these providers' new fragments.
+    const who = composition.taken.map((s) => `provider "${s.name}"`).join(" or ");
+    const blamed = err instanceof ConfigError ? new ConfigError(err.issues.map((i) => (i.file === "<config>" ? { ...i, file: who } : i))) : err;
+    for (const slot of composition.taken) slot.refuse(blamed, this.host.logger);
     for (const [slot, e] of composition.refused) slot.refuse(e, this.host.logger);
   }
 

@@ -221,6 +221,42 @@ describe("etcd provider (a real etcd)", () => {
     }
   });
 
+  it("lets a request in flight to a backend removed from etcd finish", async () => {
+    const prefix = "/inflight";
+    let release: () => void = () => {};
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    let arrived: () => void = () => {};
+    const started = new Promise<void>((r) => {
+      arrived = r;
+    });
+    const slow = await startBackend((req, res) => {
+      req.resume();
+      arrived();
+      void held.then(() => res.end("slow answer"));
+    });
+    backends.push(slow);
+    const other = await backend("other");
+    await client.put(`${prefix}/services/app/backends/slow`).value(slow.address);
+    const gw = await start(prefix, { services: discovered, routers: { all: { service: "app" } } });
+    try {
+      await eventually(() => assert.equal(gw.gateway.config.services.app!.backends.length, 1, "the slow backend is in force"));
+      const answer = get(`${gw.url}/`);
+      await started;
+      await client.put(`${prefix}/services/app/backends/other`).value(other.address);
+      await client.delete().key(`${prefix}/services/app/backends/slow`);
+      await eventually(() => assert.deepEqual(gw.gateway.config.services.app!.backends.map((x) => x.address), [other.address], "the slow backend is removed"));
+      assert.equal((await get(`${gw.url}/`)).body, "other", "new requests go to the remaining backend");
+      release();
+      const res = await answer;
+      assert.deepEqual([res.status, res.body], [200, "slow answer"], "the request in flight to the removed backend finished");
+    } finally {
+      release();
+      await gw.close();
+    }
+  });
+
   it("keeps the last state when etcd stops, and /readyz and the metrics say so", async () => {
     const a = await backend("a");
     const prefix = "/stopping";

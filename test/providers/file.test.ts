@@ -137,6 +137,26 @@ describe("file provider", () => {
     }
   });
 
+  it("refuses a fragment the compiler refuses (a bad regular expression) and keeps the last good one", async () => {
+    const d = freshDir("compile");
+    const file = path.join(d, "r.yaml");
+    fs.writeFileSync(file, `services:\n  s: { backends: ["${a.address}"] }\nrouters:\n  r: { match: { path: { prefix: /r } }, service: s }\n`);
+    const gw = await start({ providers: [{ type: "file", path: d }] });
+    try {
+      await eventually(async () => assert.equal((await get(`${gw.url}/r`)).body, "a", "the router serves"));
+      fs.writeFileSync(file, `services:\n  s: { backends: ["${b.address}"] }\nrouters:\n  r: { match: { path: { regex: "([" } }, service: s }\n`);
+      const state = await eventually(async () => {
+        const s = await providerState(gw.admin, "file");
+        assert.equal(s.state, "refused", "the fragment is refused");
+        return s;
+      });
+      assert.match(state.lastError ?? "", /provider "file" {2}routers\.r\.match\.path\.regex\n {4}invalid regular expression/, `the error names the provider, the path and what: ${state.lastError}`);
+      assert.equal((await get(`${gw.url}/r`)).body, "a", "the last good fragment stays in force");
+    } finally {
+      await gw.close();
+    }
+  });
+
   it("refuses a provider whose names collide with an earlier provider's", async () => {
     const one = freshDir("one");
     const two = freshDir("two");
