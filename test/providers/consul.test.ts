@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { DivisorConfigInput } from "../../src/config/schema.js";
-import { createGateway, type Gateway } from "../../src/gateway/gateway.js";
 import { readTags } from "../../src/providers/consul/index.js";
 import { adminCall } from "../helpers/admin.js";
 import { eventually } from "../helpers/eventually.js";
 import { type FakeConsul, startFakeConsul } from "../helpers/fake-consul.js";
 import { get, startBackend, type TestBackend } from "../helpers/net.js";
+import { type ProviderGateway, startProviderGateway } from "../helpers/provider-gateway.js";
 
 const backends: TestBackend[] = [];
 let a: TestBackend;
@@ -22,27 +22,12 @@ after(async () => {
   await Promise.all(backends.map((x) => x.close()));
 });
 
-interface Running {
-  gateway: Gateway;
-  url: string;
-  admin: string;
-  close(): Promise<void>;
-}
-
-async function start(consul: FakeConsul, options: Record<string, unknown>, config: Omit<DivisorConfigInput, "listeners">): Promise<Running> {
-  const gateway = createGateway({
-    listeners: [{ address: "127.0.0.1:0" }],
-    admin: { address: "127.0.0.1:0" },
-    logging: { level: "silent" },
-    providers: [{ type: "consul", address: consul.address, services: ["api"], wait: "1s", retry: { initial: 50, max: 200 }, ...options } as never],
-    ...config,
-  });
-  const [bound] = await gateway.listen();
-  return { gateway, url: `http://127.0.0.1:${bound!.port}`, admin: `http://127.0.0.1:${gateway.adminAddress!.port}`, close: () => gateway.close({ gracePeriodMs: 500 }) };
+function start(consul: FakeConsul, options: Record<string, unknown>, config: Omit<DivisorConfigInput, "listeners">): Promise<ProviderGateway> {
+  return startProviderGateway({ providers: [{ type: "consul", address: consul.address, services: ["api"], wait: "1s", retry: { initial: 50, max: 200 }, ...options } as never], ...config });
 }
 
 const api = { services: { api: { discovery: { provider: "consul" } } }, routers: { all: { service: "api" } } };
-const inForce = (gw: Running) => gw.gateway.config.services.api!.backends.map((x) => `${x.address} ${x.weight}`);
+const inForce = (gw: ProviderGateway) => gw.gateway.config.services.api!.backends.map((x) => `${x.address} ${x.weight}`);
 
 describe("consul provider (against a fake Consul)", () => {
   it("reads the tag grammar: weight, hosts, path, and names tags it does not know", () => {

@@ -1,12 +1,13 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { DivisorConfigInput } from "../../src/config/schema.js";
-import { createGateway, type Gateway } from "../../src/gateway/gateway.js";
+import { createGateway } from "../../src/gateway/gateway.js";
 import { nextResolveMs } from "../../src/providers/dns/index.js";
 import { adminCall } from "../helpers/admin.js";
 import { startDns, type TestDns } from "../helpers/dns.js";
 import { eventually } from "../helpers/eventually.js";
 import { get, startBackend, type TestBackend } from "../helpers/net.js";
+import { type ProviderGateway, startProviderGateway } from "../helpers/provider-gateway.js";
 
 let dns: TestDns;
 const backends: TestBackend[] = [];
@@ -35,26 +36,11 @@ async function backend(name: string, host = "127.0.0.1", port = 0): Promise<Test
   return b;
 }
 
-interface Running {
-  gateway: Gateway;
-  url: string;
-  admin: string;
-  close(): Promise<void>;
+function start(dnsOptions: Record<string, unknown>, config: Omit<DivisorConfigInput, "listeners">): Promise<ProviderGateway> {
+  return startProviderGateway({ providers: [{ type: "dns", servers: [dns.server], timeout: 300, tries: 1, ...dnsOptions } as never], ...config });
 }
 
-async function start(dnsOptions: Record<string, unknown>, config: Omit<DivisorConfigInput, "listeners">): Promise<Running> {
-  const gateway = createGateway({
-    listeners: [{ address: "127.0.0.1:0" }],
-    admin: { address: "127.0.0.1:0" },
-    logging: { level: "silent" },
-    providers: [{ type: "dns", servers: [dns.server], timeout: 300, tries: 1, ...dnsOptions } as never],
-    ...config,
-  });
-  const [bound] = await gateway.listen();
-  return { gateway, url: `http://127.0.0.1:${bound!.port}`, admin: `http://127.0.0.1:${gateway.adminAddress!.port}`, close: () => gateway.close({ gracePeriodMs: 500 }) };
-}
-
-const addresses = (gw: Running, service = "api") => gw.gateway.config.services[service]!.backends.map((b) => `${b.address} ${b.weight}`);
+const addresses = (gw: ProviderGateway, service = "api") => gw.gateway.config.services[service]!.backends.map((b) => `${b.address} ${b.weight}`);
 
 describe("dns provider (a real UDP DNS server)", () => {
   it("clamps the re-resolve interval to minTtl and maxTtl", () => {

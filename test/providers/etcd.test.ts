@@ -6,11 +6,11 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Etcd3 } from "etcd3";
 import type { DivisorConfigInput } from "../../src/config/schema.js";
-import { createGateway, type Gateway } from "../../src/gateway/gateway.js";
 import { adminCall } from "../helpers/admin.js";
 import { startEtcd, type TestEtcd } from "../helpers/etcd.js";
 import { eventually } from "../helpers/eventually.js";
 import { freePort, get, startBackend, type TestBackend } from "../helpers/net.js";
+import { type ProviderGateway, startProviderGateway } from "../helpers/provider-gateway.js";
 
 let dir: string;
 let etcd: TestEtcd;
@@ -40,26 +40,11 @@ async function backend(name: string, delayMs = 0): Promise<TestBackend> {
   return b;
 }
 
-interface Running {
-  gateway: Gateway;
-  url: string;
-  admin: string;
-  close(): Promise<void>;
+function start(prefix: string, config: Omit<DivisorConfigInput, "listeners">, endpoint = etcd.endpoint): Promise<ProviderGateway> {
+  return startProviderGateway({ providers: [{ type: "etcd", endpoints: [endpoint], prefix, retry: { initial: 100, max: 500 } }], ...config });
 }
 
-async function start(prefix: string, config: Omit<DivisorConfigInput, "listeners">, endpoint = etcd.endpoint): Promise<Running> {
-  const gateway = createGateway({
-    listeners: [{ address: "127.0.0.1:0" }],
-    admin: { address: "127.0.0.1:0" },
-    logging: { level: "silent" },
-    providers: [{ type: "etcd", endpoints: [endpoint], prefix, retry: { initial: 100, max: 500 } }],
-    ...config,
-  });
-  const [bound] = await gateway.listen();
-  return { gateway, url: `http://127.0.0.1:${bound!.port}`, admin: `http://127.0.0.1:${gateway.adminAddress!.port}`, close: () => gateway.close({ gracePeriodMs: 500 }) };
-}
-
-function provider(gw: Running) {
+function provider(gw: ProviderGateway) {
   const p = gw.gateway.providers().find((x) => x.name === "etcd");
   assert.ok(p !== undefined, "the etcd provider is listed");
   return p;

@@ -3,11 +3,10 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { DivisorConfigInput } from "../../src/config/schema.js";
-import { createGateway, type Gateway } from "../../src/gateway/gateway.js";
 import { adminCall } from "../helpers/admin.js";
 import { eventually } from "../helpers/eventually.js";
 import { get, startBackend, type TestBackend } from "../helpers/net.js";
+import { startProviderGateway } from "../helpers/provider-gateway.js";
 
 let dir: string;
 let a: TestBackend;
@@ -24,18 +23,7 @@ after(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-interface Running {
-  gateway: Gateway;
-  url: string;
-  admin: string;
-  close(): Promise<void>;
-}
-
-async function start(config: Omit<DivisorConfigInput, "listeners">): Promise<Running> {
-  const gateway = createGateway({ listeners: [{ address: "127.0.0.1:0" }], admin: { address: "127.0.0.1:0" }, logging: { level: "silent" }, ...config });
-  const [bound] = await gateway.listen();
-  return { gateway, url: `http://127.0.0.1:${bound!.port}`, admin: `http://127.0.0.1:${gateway.adminAddress!.port}`, close: () => gateway.close({ gracePeriodMs: 500 }) };
-}
+const start = startProviderGateway;
 
 function freshDir(name: string): string {
   const d = path.join(dir, name);

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { duration, nameKey } from "../../config/schema-scalars.js";
-import { providerName } from "../schema-common.js";
+import { providerName, providerRetry } from "../schema-common.js";
 
 export const consulProviderSchema = z
   .strictObject({
@@ -20,13 +20,7 @@ export const consulProviderSchema = z
     token: z.string().min(1).optional().meta({ description: "ACL token, sent as X-Consul-Token (never logged)." }),
     datacenter: z.string().min(1).optional().meta({ description: "Datacenter to ask (?dc=); default the agent's." }),
     wait: duration.default(300_000).meta({ description: "How long one blocking query may wait for a change (?wait=); Consul caps it at 10m." }),
-    retry: z
-      .strictObject({
-        initial: duration.default(1_000).meta({ description: "First wait after a failed query." }),
-        max: duration.default(30_000).meta({ description: "Longest wait between failed queries (the wait doubles up to it)." }),
-      })
-      .prefault({})
-      .meta({ description: "Back-off while Consul fails or cannot be reached." }),
+    retry: providerRetry(1_000, 30_000, "Consul"),
   })
   .meta({
     description:
