@@ -133,6 +133,38 @@ describe("dns provider (a real UDP DNS server)", () => {
     }
   });
 
+  it("refuses backends for a service without discovery once, however often DNS repeats them, and takes them after a reload adds discovery", async () => {
+    const a = await backend("a");
+    const b = await backend("b");
+    dns.zones.set("repeat.test", { A: [{ address: "127.0.0.1", ttl: 0 }] });
+    const providers = [{ type: "dns" as const, servers: [dns.server], timeout: 300, tries: 1, minTtl: 20, services: { api: { name: "repeat.test", port: b.port } } }];
+    const gw = await start({ minTtl: 20, services: { api: { name: "repeat.test", port: b.port } } }, { services: { api: { backends: [a.address] } }, routers: { all: { service: "api" } } });
+    try {
+      const p = await eventually(() => {
+        const s = gw.gateway.providers()[0]!;
+        assert.equal(s.state, "refused", "backends for a service without discovery are refused");
+        return s;
+      });
+      assert.match(p.lastError ?? "", /it reports backends for service "api", which has no discovery; set services\.api\.discovery: \{ provider: dns \} to use them/, "the error says what to set");
+      const asked = dns.queries.get("A repeat.test") ?? 0;
+      await eventually(() => assert.ok((dns.queries.get("A repeat.test") ?? 0) >= asked + 3, "DNS is asked again and again"));
+      assert.equal(gw.gateway.providers()[0]!.updates.refused, 1, "the same answer is refused once");
+      assert.equal((await get(`${gw.url}/`)).body, "a", "the file's backend serves meanwhile");
+      await gw.gateway.reload({
+        listeners: [{ address: "127.0.0.1:0" }],
+        admin: { address: "127.0.0.1:0" },
+        logging: { level: "silent" },
+        providers,
+        services: { api: { discovery: { provider: "dns" } } },
+        routers: { all: { service: "api" } },
+      });
+      await eventually(async () => assert.equal((await get(`${gw.url}/`)).body, "b", "after the reload, the refused answer is taken"));
+      assert.equal(gw.gateway.providers()[0]!.state, "ok", "the provider is ok");
+    } finally {
+      await gw.close();
+    }
+  });
+
   it("refuses a dns entry without a port for A records, and an unknown discovery provider", async () => {
     assert.throws(
       () => createGateway({ listeners: [{ address: "127.0.0.1:0" }], services: { api: { discovery: { provider: "nope" } } }, providers: [{ type: "dns", services: { api: { name: "x.test", type: "A" } } }] } as never),
