@@ -28,7 +28,8 @@ await build({
   // The OpenTelemetry SDK is required from node_modules only when tracing is configured: kept out
   // of the bundle, it adds nothing to the bundle's parse, code cache or start when tracing is off.
   // ioredis likewise, only when a rate-limit store is on Redis.
-  external: ["@opentelemetry/*", "ioredis"],
+  // wasmoon finds its glue.wasm beside its own file, and is loaded only when a `type: lua` middleware is configured.
+  external: ["@opentelemetry/*", "ioredis", "wasmoon"],
   logLevel: "warning",
 });
 // The entry's hashbang is kept by esbuild but is not valid inside the CommonJS wrapper the launcher compiles: turn it into a comment (same length, so the source map holds).

@@ -19,6 +19,7 @@ import { describeFailure, type GatewayLoggers, GatewayLogs } from "../observabil
 import { MiddlewareStates } from "../middleware/state.js";
 import { GatewayUpstreamClient } from "../middleware/upstream-client.js";
 import { compileRuntime, type RuntimeLogging } from "./runtime.js";
+import { loadLuaRuntimeFor } from "../middleware/lua/vm.js";
 import { type SavedSplitWeights, type SplitSnapshot, SplitWeights } from "./split-weights.js";
 import { TracingOwner } from "./tracing.js";
 
@@ -444,6 +445,7 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
       }
       const validated = validateConfig(config, this.source);
       refuseBucketChange(this.current, validated, this.source);
+      await loadLuaRuntimeFor(validated);
       const live = new Set<string>();
       // Compiled without a tracer first: a config the compiler refuses loads no SDK.
       let runtime = compileRuntime(validated, this.registry, this.plugins, live, this.gatewayMetrics, this.runtimeLogging(), null, this.middlewareStates, this.upstream);
