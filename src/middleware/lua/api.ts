@@ -7,7 +7,7 @@ import { FIELD_VALUE, TARGET, TOKEN } from "../../http1/chars.js";
 import type { HeaderList } from "../../http1/headers.js";
 import type { DirectResponse, Exchange, ResponseHeadView, UpstreamRequestHead } from "../plugin.js";
 import { findCookie } from "../../exchange/forwarding.js";
-import { type HostCall, hostFunction, luaModule, luaStrings, T_NIL, T_NUMBER, T_STRING, T_TABLE } from "./vm.js";
+import { type HostCall, hostFunction, luaModule, luaStrings, pushNumber, T_NIL, T_NUMBER, T_STRING, T_TABLE } from "./vm.js";
 import type { ScriptStore } from "./store.js";
 
 /** The phases a script may define, in the order of the state's stack slots. */
@@ -293,7 +293,7 @@ export function registerHostFunctions(): void {
   };
   def("res_status", (L, h) => {
     const call = callOf(h);
-    m._lua_pushnumber(L, call.response !== null ? call.response.status : call.exchange!.status);
+    pushNumber(m, L, call.response !== null ? call.response.status : call.exchange!.status);
     return 1;
   });
   def("res_set_status", (L, h) => {
@@ -382,7 +382,7 @@ export function registerHostFunctions(): void {
 
   // ---------------------------------------------------------------- exchange facts
   def("ex_id", (L, h) => {
-    m._lua_pushnumber(L, callOf(h).exchange!.id);
+    pushNumber(m, L, callOf(h).exchange!.id);
     return 1;
   });
   def("ex_duration", (L, h) => {
@@ -408,7 +408,7 @@ export function registerHostFunctions(): void {
     const by = m._lua_type(L, 2) === T_NUMBER ? m._lua_tonumberx(L, 2, 0) : 1;
     const next = call.store.incr(key, by);
     if (next === undefined) raise(L, call.store.refusal(key, "0"));
-    m._lua_pushnumber(L, next);
+    pushNumber(m, L, next);
     return 1;
   });
   def("kv_delete", (L, h) => {

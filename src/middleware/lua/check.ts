@@ -79,7 +79,11 @@ export function forbiddenUses(source: string): ForbiddenUse[] {
       const why = FORBIDDEN[word];
       // A field or method name (`t.load`, `t:load`) is not the global; `..` is concatenation.
       const isField = prev === "." || prev === ":";
-      if (why !== undefined && !isField) out.push({ name: word, line, why });
+      // Assigning (`os = 1`, a table key `{ os = ... }`) makes a name of the script's own; only reads reach out.
+      let k = j;
+      while (source[k] === " " || source[k] === "\t") k++;
+      const assigned = source[k] === "=" && source[k + 1] !== "=";
+      if (why !== undefined && !isField && !assigned) out.push({ name: word, line, why });
       prev = word;
       i = j;
       continue;

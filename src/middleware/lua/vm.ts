@@ -28,6 +28,7 @@ export interface LuaModule {
   _lua_toboolean(L: number, idx: number): number;
   _lua_pushlstring(L: number, s: number, len: number): number;
   _lua_pushnumber(L: number, n: number): void;
+  _lua_pushinteger(L: number, n: bigint): void;
   _lua_pushboolean(L: number, b: number): void;
   _lua_pushnil(L: number): void;
   _lua_pushcclosure(L: number, fn: number, n: number): void;
@@ -39,6 +40,12 @@ export interface LuaModule {
   _lua_next(L: number, idx: number): number;
   _lua_error(L: number): number;
   _lua_sethook(L: number, fn: number, mask: number, count: number): void;
+}
+
+/** Push a number as a Lua integer when it is one (so scripts see 200, not 200.0). */
+export function pushNumber(m: LuaModule, L: number, n: number): void {
+  if (Number.isSafeInteger(n)) m._lua_pushinteger(L, BigInt(n));
+  else m._lua_pushnumber(L, n);
 }
 
 /** Lua type tags (lua.h). */
