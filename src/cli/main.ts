@@ -6,6 +6,7 @@ import { registerExplain } from "./explain.js";
 import { registerReload } from "./reload.js";
 import { registerRoutes } from "./routes.js";
 import { registerSchema } from "./schema.js";
+import { registerScript } from "./script.js";
 import { registerSplit } from "./split.js";
 import { registerStart } from "./start.js";
 import { registerValidate } from "./validate.js";
@@ -24,6 +25,7 @@ registerRoutes(program);
 registerExplain(program);
 registerDebug(program);
 registerSplit(program);
+registerScript(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`divisor: ${err instanceof Error ? err.message : String(err)}\n`);
