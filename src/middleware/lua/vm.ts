@@ -2,8 +2,9 @@
 //
 // We use wasmoon only for its build of Lua and the loaded WebAssembly module, and call
 // the Lua C API exports directly: its JS<->Lua value bridge converts every argument
-// through a chain of type extensions, which costs more than the scripts themselves
-// (measured: bench/lua.ts). Strings cross as latin1 bytes, as HTTP heads carry them.
+// through a chain of type extensions. Measured (bench/lua.ts, the typical header script,
+// onRequest + onResponse, loaded machine): 9.4 µs per request this way, 16.7 µs through
+// the bridge. Strings cross as latin1 bytes, as HTTP heads carry them.
 import { DivisorError } from "../../errors.js";
 
 /** The parts of wasmoon's Emscripten module we call (the Lua C API, exported). */
