@@ -8,7 +8,16 @@ export const luaSchema = z
     source: z.string().min(1).optional().meta({ description: "The script, inline. Give either source or file." }),
     file: z.string().min(1).optional().meta({ description: "Path of a .lua file holding the script (relative to the working directory, like certificate files); re-read on every reload." }),
     vars: z
-      .record(z.string().min(1), z.union([z.string(), z.number(), z.boolean()]).transform(String))
+      .record(
+        z.string().min(1),
+        z
+          .union([
+            z.string().meta({ description: "A string." }),
+            z.number().meta({ description: "A number, read by the script as its decimal string." }),
+            z.boolean().meta({ description: 'true or false, read as "true" or "false".' }),
+          ])
+          .transform(String),
+      )
       .default({})
       .meta({ description: "Values the script reads as vars.<name> (strings; numbers and booleans are turned into strings)." }),
     services: z
