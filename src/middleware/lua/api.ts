@@ -215,6 +215,32 @@ function stringList(L: number, idx: number, fn: string): string[] {
   return out;
 }
 
+type HeadersOf = (L: number, call: ScriptCall, fn: string) => HeaderList;
+
+/** `set_header` (replace) or `add_header` (append) on the headers `headersOf` gives. */
+function headerWrite(fn: string, action: string, headersOf: HeadersOf, replace: boolean) {
+  return (L: number, h: HostCall): number => {
+    const call = callOf(h);
+    const headers = headersOf(L, call, fn);
+    const name = headerName(L, 1, fn);
+    const value = headerValue(L, 2, fn);
+    if (replace) headers.set(name, value);
+    else headers.add(name, value);
+    call.record(action, name, value);
+    return 0;
+  };
+}
+
+function headerRemove(fn: string, action: string, headersOf: HeadersOf) {
+  return (L: number, h: HostCall): number => {
+    const call = callOf(h);
+    const headers = headersOf(L, call, fn);
+    const name = stringArg(L, 1, fn);
+    if (headers.delete(name) > 0) call.record(action, name);
+    return 0;
+  };
+}
+
 // ---------------------------------------------------------------- registration
 
 let registered = false;
@@ -260,31 +286,10 @@ export function registerHostFunctions(): void {
   def("req_header", (L, h) => pushString(L, requestHeaders(callOf(h)).get(stringArg(L, 1, "request.header"))));
   def("req_headers", (L, h) => pushHeaders(L, requestHeaders(callOf(h))));
   def("req_cookie", (L, h) => pushString(L, findCookie(requestHeaders(callOf(h)).get("cookie"), stringArg(L, 1, "request.cookie"))));
-  def("req_set_header", (L, h) => {
-    const call = callOf(h);
-    const headers = writableRequest(L, call, "request.set_header");
-    const name = headerName(L, 1, "request.set_header");
-    const value = headerValue(L, 2, "request.set_header");
-    headers.set(name, value);
-    call.record("set-request-header", name, value);
-    return 0;
-  });
-  def("req_add_header", (L, h) => {
-    const call = callOf(h);
-    const headers = writableRequest(L, call, "request.add_header");
-    const name = headerName(L, 1, "request.add_header");
-    const value = headerValue(L, 2, "request.add_header");
-    headers.add(name, value);
-    call.record("add-request-header", name, value);
-    return 0;
-  });
-  def("req_remove_header", (L, h) => {
-    const call = callOf(h);
-    const headers = writableRequest(L, call, "request.remove_header");
-    const name = stringArg(L, 1, "request.remove_header");
-    if (headers.delete(name) > 0) call.record("remove-request-header", name);
-    return 0;
-  });
+  const requestOf = (L: number, call: ScriptCall, fn: string): HeaderList => writableRequest(L, call, fn);
+  def("req_set_header", headerWrite("request.set_header", "set-request-header", requestOf, true));
+  def("req_add_header", headerWrite("request.add_header", "add-request-header", requestOf, false));
+  def("req_remove_header", headerRemove("request.remove_header", "remove-request-header", requestOf));
 
   // ---------------------------------------------------------------- response
   const responseOf = (L: number, call: ScriptCall, fn: string): ResponseHeadView => {
@@ -307,31 +312,10 @@ export function registerHostFunctions(): void {
   });
   def("res_header", (L, h) => pushString(L, responseOf(L, callOf(h), "response.header").headers.get(stringArg(L, 1, "response.header"))));
   def("res_headers", (L, h) => pushHeaders(L, responseOf(L, callOf(h), "response.headers").headers));
-  def("res_set_header", (L, h) => {
-    const call = callOf(h);
-    const head = responseOf(L, call, "response.set_header");
-    const name = headerName(L, 1, "response.set_header");
-    const value = headerValue(L, 2, "response.set_header");
-    head.headers.set(name, value);
-    call.record("set-response-header", name, value);
-    return 0;
-  });
-  def("res_add_header", (L, h) => {
-    const call = callOf(h);
-    const head = responseOf(L, call, "response.add_header");
-    const name = headerName(L, 1, "response.add_header");
-    const value = headerValue(L, 2, "response.add_header");
-    head.headers.add(name, value);
-    call.record("add-response-header", name, value);
-    return 0;
-  });
-  def("res_remove_header", (L, h) => {
-    const call = callOf(h);
-    const head = responseOf(L, call, "response.remove_header");
-    const name = stringArg(L, 1, "response.remove_header");
-    if (head.headers.delete(name) > 0) call.record("remove-response-header", name);
-    return 0;
-  });
+  const responseHeaders = (L: number, call: ScriptCall, fn: string): HeaderList => responseOf(L, call, fn).headers;
+  def("res_set_header", headerWrite("response.set_header", "set-response-header", responseHeaders, true));
+  def("res_add_header", headerWrite("response.add_header", "add-response-header", responseHeaders, false));
+  def("res_remove_header", headerRemove("response.remove_header", "remove-response-header", responseHeaders));
 
   // ---------------------------------------------------------------- respond and route
   def("respond", (L, h) => {

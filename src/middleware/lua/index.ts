@@ -170,29 +170,26 @@ export class Script {
   }
 
   onUpstreamRequest(ex: Exchange, head: UpstreamRequestHead): void {
-    const state = this.acquire(ON_UPSTREAM_REQUEST);
-    if (state === null) return;
-    this.call.reset(ex, ON_UPSTREAM_REQUEST);
-    this.call.upstream = head;
-    this.run(state, ON_UPSTREAM_REQUEST, 0);
-    this.runs[ON_UPSTREAM_REQUEST]![0]!.inc();
+    this.phase(ex, ON_UPSTREAM_REQUEST, head, null);
   }
 
   onResponse(ex: Exchange, head: ResponseHeadView): void {
-    const state = this.acquire(ON_RESPONSE);
-    if (state === null) return;
-    this.call.reset(ex, ON_RESPONSE);
-    this.call.response = head;
-    this.run(state, ON_RESPONSE, 0);
-    this.runs[ON_RESPONSE]![0]!.inc();
+    this.phase(ex, ON_RESPONSE, null, head);
   }
 
   onLog(ex: Exchange): void {
-    const state = this.acquire(ON_LOG);
+    this.phase(ex, ON_LOG, null, null);
+  }
+
+  /** A phase that takes no arguments and can only change heads (skipped while quarantined). */
+  private phase(ex: Exchange, phase: number, upstream: UpstreamRequestHead | null, response: ResponseHeadView | null): void {
+    const state = this.acquire(phase);
     if (state === null) return;
-    this.call.reset(ex, ON_LOG);
-    this.run(state, ON_LOG, 0);
-    this.runs[ON_LOG]![0]!.inc();
+    this.call.reset(ex, phase);
+    this.call.upstream = upstream;
+    this.call.response = response;
+    this.run(state, phase, 0);
+    this.runs[phase]![0]!.inc();
   }
 
   /** Record what the script does (divisor script test); null stops recording. */

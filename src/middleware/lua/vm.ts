@@ -417,7 +417,16 @@ export class LuaState implements HostCall {
     const m = this.m;
     const L = this.L;
     this.begin(this.limits.timeoutMs, this.limits.instructions);
-    const rc = m._lua_pcallk(L, nargs, 1, 0, 0, 0);
+    let rc: number;
+    try {
+      rc = m._lua_pcallk(L, nargs, 1, 0, 0, 0);
+    } catch (err) {
+      // A JS exception unwound through the Lua VM (a bug in a host function, a WebAssembly
+      // trap): the state's call stack is no longer consistent, so it is never used again.
+      this.h.current = null;
+      this.broken = true;
+      throw new ScriptError("error", `the Lua state failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
     this.h.current = null;
     if (this.stopped !== null) m._lua_sethook(L, this.h.hook, LUA_MASKCOUNT, HOOK_EVERY);
     if (rc !== LUA_OK) {
