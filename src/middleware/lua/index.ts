@@ -10,7 +10,8 @@ import { ON_LOG, ON_REQUEST, ON_RESPONSE, ON_UPSTREAM_REQUEST, PHASES, PRELUDE, 
 import { forbiddenUses } from "./check.js";
 import type { luaSchema } from "./schema.js";
 import { ScriptStore } from "./store.js";
-import { LuaState, luaModule, luaStrings, ScriptError, ScriptSyntaxError, type StateRecipe, T_STRING, T_TABLE } from "./vm.js";
+import { StatePool } from "./pool.js";
+import { type LuaState, luaModule, luaStrings, ScriptError, ScriptSyntaxError, type StateRecipe, T_STRING, T_TABLE } from "./vm.js";
 
 type Options = z.output<typeof luaSchema>;
 
@@ -20,11 +21,6 @@ const STORE = Symbol("lua-kv");
 const POOL = Symbol("lua-pool");
 const UNUSED: MetricCell = { inc() {}, set() {} };
 
-/** Closes the Lua states of scripts no table references any more (an old config's, a refused reload's). */
-const finalizer = new FinalizationRegistry<LuaState[]>((states) => {
-  for (const s of states) s.close();
-});
-
 /**
  * A script with its pool of loaded Lua states, its limits, quarantine and counters.
  * One call runs at a time (Lua calls are synchronous), so one ScriptCall is reused.
@@ -32,9 +28,7 @@ const finalizer = new FinalizationRegistry<LuaState[]>((states) => {
 export class Script {
   readonly call: ScriptCall;
   readonly recipe: StateRecipe;
-  /** Loaded states; the first serves, the others stand by. */
-  private readonly states: LuaState[];
-  private refilling = false;
+  private readonly pool: StatePool;
   private stops = 0;
   private quarantinedUntil = 0;
   private readonly runs: MetricCell[][];
@@ -70,19 +64,22 @@ export class Script {
       tables: { vars: options.vars },
       limits: { timeoutMs: options.limits.timeout, instructions: options.limits.instructions, memory: options.limits.memory },
     };
-    this.states = [];
-    try {
-      this.states.push(new LuaState(this.recipe));
-    } catch (err) {
-      if (err instanceof ScriptSyntaxError) throw new ConfigError([issue(where, options, `${options.file === undefined ? "" : `${options.file}: `}${err.message}`)]);
-      if (err instanceof ScriptError) throw new ConfigError([issue(where, options, `the script failed while loading: ${err.message}`)]);
-      throw err;
+    // The same script, vars and limits as the pool kept for this middleware's name: reuse its states.
+    const key = JSON.stringify([source, this.recipe.chunkName, options.vars, this.recipe.limits, options.pool]);
+    const kept = context.state.get(POOL) as StatePool | undefined;
+    if (kept !== undefined && kept.key === key) this.pool = kept;
+    else {
+      try {
+        this.pool = new StatePool(this.recipe, key, options.pool, context.log, name);
+      } catch (err) {
+        if (err instanceof ScriptSyntaxError) throw new ConfigError([issue(where, options, `${options.file === undefined ? "" : `${options.file}: `}${err.message}`)]);
+        if (err instanceof ScriptError) throw new ConfigError([issue(where, options, `the script failed while loading: ${err.message}`)]);
+        throw err;
+      }
+      // Closed with the gateway, or when the middleware is dropped (MiddlewareStates closes values with close()).
+      context.state.set(POOL, this.pool);
     }
-    this.defined = this.states[0]!.defined;
-    for (let i = 1; i < options.pool; i++) this.states.push(new LuaState(this.recipe));
-    finalizer.register(this, this.states);
-    // Closed with the gateway (MiddlewareStates closes state values that have close()).
-    context.state.set(POOL, { close: () => this.close() });
+    this.defined = this.pool.defined;
     this.usesBackends = /\buse_backends\b/.test(source);
     const counter = context.metrics.counter("divisor_script_runs", "Phase calls of lua middlewares, by phase and result (ok, responded, failed, quarantined).", ["phase", "result"]);
     // Series only for the phases the script defines (plus selectBackend when it steers backends).
@@ -198,8 +195,7 @@ export class Script {
   }
 
   close(): void {
-    for (const s of this.states) s.close();
-    this.states.length = 0;
+    this.pool.close();
   }
 
   /** Call a phase that takes no arguments and returns nothing. */
@@ -229,41 +225,20 @@ export class Script {
       // Out of quarantine: the next call is a trial; another stop puts it back at once.
       this.quarantinedUntil = 0;
     }
-    const first = this.states[0];
-    if (first !== undefined) return first;
-    const state = new LuaState(this.recipe);
-    this.states.push(state);
-    return state;
+    return this.pool.acquire();
   }
 
   private failed(state: LuaState, phase: number, err: unknown): Error {
     this.runs[phase]![2]!.inc();
     const kind = err instanceof ScriptError ? err.kind : "error";
     this.errors[kind === "instructions" ? "timeout" : kind].inc();
-    if (state.broken) this.replace(state);
+    if (state.broken) this.pool.replace(state);
     if (kind !== "error" && ++this.stops >= this.options.quarantine.after) {
       this.quarantinedUntil = performance.now() + this.options.quarantine.duration;
       this.context.log.warn({ middleware: this.name, stops: this.stops, forMs: this.options.quarantine.duration }, "script quarantined: it keeps hitting its limits");
     }
     const message = err instanceof Error ? err.message : String(err);
     return new ScriptError(kind, `script ${this.name} (${this.recipe.chunkName}) ${PHASES[phase]}: ${message}`);
-  }
-
-  /** Drop a state a limit stopped and load a fresh one after this request (the others stand by meanwhile). */
-  private replace(state: LuaState): void {
-    const i = this.states.indexOf(state);
-    if (i >= 0) this.states.splice(i, 1);
-    state.close();
-    if (this.refilling) return;
-    this.refilling = true;
-    setImmediate(() => {
-      this.refilling = false;
-      try {
-        while (this.states.length < this.options.pool) this.states.push(new LuaState(this.recipe));
-      } catch (err) {
-        this.context.log.error({ middleware: this.name, err: err instanceof Error ? err.message : String(err) }, "could not load a fresh Lua state");
-      }
-    });
   }
 
   /** The backend with the fewest requests in flight for its weight; ties take turns. */

@@ -126,6 +126,25 @@ end`;
     }
   });
 
+  test("a reload that leaves a script unchanged keeps its Lua states; a changed script starts fresh ones", async () => {
+    const counting = (tag: string) => ({
+      services: { app: { backends: [b[0]!.address] } },
+      middlewares: { s: lua(`n = (n or 0) + 0\nfunction onRequest() n = n + 1 return respond(200, "${tag} " .. n) end`) },
+      routers: { all: { service: "app", middlewares: ["s"] } },
+    });
+    const gw = await startGateway(counting("a"));
+    try {
+      assert.equal((await get(`${gw.url}/`)).body, "a 1", "first request");
+      assert.equal((await get(`${gw.url}/`)).body, "a 2", "the state's global counts");
+      await gw.gateway.reload({ listeners: gw.gateway.config.listeners, ...counting("a"), proxy: { via: "changed" } } as never);
+      assert.equal((await get(`${gw.url}/`)).body, "a 3", "an unrelated reload keeps the state");
+      await gw.gateway.reload({ listeners: gw.gateway.config.listeners, ...counting("b") } as never);
+      assert.equal((await get(`${gw.url}/`)).body, "b 1", "a changed script gets a fresh state");
+    } finally {
+      await gw.close();
+    }
+  });
+
   test("onLog sees the final status and duration, and log.* reaches the middleware logger without failing", async () => {
     const script = `function onLog() kv.set("last", response.status() .. " " .. tostring(exchange.duration() >= 0)) log.info("done") end
 function onRequest() if request.path() == "/last" then return respond(200, kv.get("last") or "none") end end`;
