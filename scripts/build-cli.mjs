@@ -29,7 +29,8 @@ await build({
   // of the bundle, it adds nothing to the bundle's parse, code cache or start when tracing is off.
   // ioredis likewise, only when a rate-limit store is on Redis; etcd3 (and its gRPC stack, +670 KB
   // of bundle) only when an etcd provider is configured.
-  external: ["@opentelemetry/*", "ioredis", "etcd3"],
+  // wasmoon finds its glue.wasm beside its own file, and is loaded only when a `type: lua` middleware is configured.
+  external: ["@opentelemetry/*", "ioredis", "etcd3", "wasmoon"],
   logLevel: "warning",
 });
 // The entry's hashbang is kept by esbuild but is not valid inside the CommonJS wrapper the launcher compiles: turn it into a comment (same length, so the source map holds).

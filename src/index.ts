@@ -39,6 +39,7 @@ export type {
 } from "./middleware/plugin.js";
 export type { UpstreamClient, UpstreamClientRequest, UpstreamClientResponse } from "./middleware/upstream-client.js";
 export { UpstreamClientError } from "./middleware/upstream-client.js";
+export { loadLuaRuntime, ScriptError, ScriptSyntaxError } from "./middleware/lua/vm.js";
 export type { HeaderList } from "./http1/headers.js";
 export type { PluginMetrics, MetricFamily, MetricCell } from "./observability/metrics/plugin-metrics.js";
 export type { BackendState } from "./service/balancers/types.js";

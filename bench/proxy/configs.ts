@@ -5,6 +5,7 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 
 /** The body every request gets from the backend: 12 bytes. */
 export const BACKEND_BODY = "hello world\n";
@@ -136,9 +137,14 @@ backend backend
  * measured on the compress workload (a ~10 KB JSON document, Accept-Encoding: gzip).
  * "https" is "default" served over TLS with the bench's self-signed certificate,
  * beside nginx-https and haproxy-https with the same certificate.
+ * "lua" is "default" with the typical header-rewriting Lua script (scripts/lua/header-rewrite.lua)
+ * on its router: what a `type: lua` middleware costs per request.
  * The ratios to "default" are what each costs.
  */
-export type DivisorVariant = "default" | "admin" | "bare" | "no-metrics" | "tracing" | "access-log" | "chain" | "cache" | "compress" | "https";
+export type DivisorVariant = "default" | "admin" | "bare" | "no-metrics" | "tracing" | "access-log" | "chain" | "cache" | "compress" | "https" | "lua";
+
+/** The script of the "lua" variant (the same rewrite as the TypeScript-plugin row, for comparison). */
+const LUA_SCRIPT = fileURLToPath(new URL("../../scripts/lua/header-rewrite.lua", import.meta.url));
 
 /** The "chain" variant's middlewares: 10^9 requests a second per client is far above what one core proxies. */
 const TYPICAL_CHAIN = `middlewares:
@@ -160,9 +166,10 @@ export function divisorYaml(port: number, backendPort: number, variant: DivisorV
     cache: "middlewares:\n  cache: { type: cache, defaultTtl: 1h }\n",
     compress: "middlewares:\n  squeeze: { type: compress, encodings: [gzip], gzip: { level: 5 } }\n",
     https: "",
+    lua: `middlewares:\n  rewrite: { type: lua, file: "${LUA_SCRIPT}" }\n`,
   };
   const tls = variant === "https" ? `\n    tls: { certificates: [{ cert: "${dir}/${BENCH_CERT}", key: "${dir}/${BENCH_KEY}" }] }` : "";
-  const chain = variant === "chain" ? "\n    middlewares: [limit, secure]" : variant === "compress" ? "\n    middlewares: [squeeze]" : variant === "cache" ? "\n    middlewares: [cache]" : "";
+  const chain = variant === "chain" ? "\n    middlewares: [limit, secure]" : variant === "compress" ? "\n    middlewares: [squeeze]" : variant === "cache" ? "\n    middlewares: [cache]" : variant === "lua" ? "\n    middlewares: [rewrite]" : "";
   return `listeners:
   - address: "127.0.0.1:${port}"${tls}
 ${observability[variant]}services:

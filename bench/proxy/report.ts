@@ -38,6 +38,8 @@ export const GOALS = {
   metricsOverhead: 1.05,
   /** CPU per request with a typical middleware chain (rate-limit + security-headers, metrics on), relative to the same proxy without it. */
   typicalChain: 1.25,
+  /** CPU µs per request a typical header-rewriting Lua script adds (issue 8). */
+  luaScriptUs: 50,
 } as const;
 
 export interface ReportHeader {
@@ -137,6 +139,9 @@ const PAIRS: readonly (readonly [string, string])[] = [
   ["divisor-https", "nginx-https"],
   ["divisor-https", "haproxy-https"],
   ["divisor-compress", "nginx-gzip"],
+  // The same header rewrite as a Lua script and as a TypeScript plugin (when that row is measured).
+  ["divisor-lua", "divisor"],
+  ["divisor-lua", "divisor-plugin"],
 ];
 
 function pairLines(results: readonly TargetResult[]): string[] {
@@ -167,6 +172,7 @@ export function checkGoals(results: readonly TargetResult[]): GoalCheck[] {
   const nhp = measured(results, "node-http-proxy");
   const noMetrics = measured(results, "divisor-no-metrics");
   const chain = measured(results, "divisor-chain");
+  const lua = measured(results, "divisor-lua");
   const check = (goal: string, value: number | undefined, unit: string, pass: (v: number) => boolean): GoalCheck =>
     value === undefined ? { goal, value: "n/a", pass: undefined } : { goal, value: `${value.toFixed(unit === "x" ? 2 : 1)}${unit}`, pass: pass(value) };
   return [
@@ -191,6 +197,7 @@ export function checkGoals(results: readonly TargetResult[]): GoalCheck[] {
       "x",
       (v) => v <= GOALS.typicalChain,
     ),
+    check(`CPU µs/req a Lua header script adds ≤ ${GOALS.luaScriptUs}`, d && lua && lua.cpuUsPerRequest - d.cpuUsPerRequest, " µs", (v) => v <= GOALS.luaScriptUs),
   ];
 }
 

@@ -81,6 +81,7 @@ export const TARGETS: readonly Target[] = [
   divisorTarget("divisor-cache", "cache"),
   divisorTarget("divisor-compress", "compress"),
   divisorTarget("divisor-https", "https"),
+  divisorTarget("divisor-lua", "lua"),
   {
     id: "nginx",
     label: "nginx",

@@ -7,6 +7,7 @@ import { registerProviders } from "./providers.js";
 import { registerReload } from "./reload.js";
 import { registerRoutes } from "./routes.js";
 import { registerSchema } from "./schema.js";
+import { registerScript } from "./script.js";
 import { registerSplit } from "./split.js";
 import { registerStart } from "./start.js";
 import { registerValidate } from "./validate.js";
@@ -26,6 +27,7 @@ registerExplain(program);
 registerDebug(program);
 registerSplit(program);
 registerProviders(program);
+registerScript(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`divisor: ${err instanceof Error ? err.message : String(err)}\n`);

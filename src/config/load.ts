@@ -5,6 +5,7 @@
  * was found and what is expected.
  */
 import { readFileSync } from "node:fs";
+import { loadLuaRuntimeFor } from "../middleware/lua/vm.js";
 import { type Document, LineCounter, parseDocument, visit, type YAMLError } from "yaml";
 import { ConfigError, type ConfigIssue } from "../errors.js";
 import { type Env, substituteEnv } from "./env.js";
@@ -186,7 +187,10 @@ export async function loadConfigFile(path: string, options: LoadOptions = {}): P
     const reason = (err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message;
     throw new ConfigError([{ file: path, line: 0, column: 0, path: "", message: `cannot read the configuration file: ${reason}` }]);
   }
-  return parseConfigText(text, path, options);
+  const config = parseConfigText(text, path, options);
+  // Compiling `type: lua` middlewares needs the Lua runtime (WebAssembly, loaded asynchronously once).
+  await loadLuaRuntimeFor(config);
+  return config;
 }
 
 /**

@@ -34,7 +34,14 @@ export function referenceIssues(input: unknown): PathIssue[] {
   checkRouters(input.routers, ["routers"], services, middlewares, out);
   if (isRecord(input.tenants)) {
     for (const [tenant, spec] of Object.entries(input.tenants)) {
-      if (isRecord(spec)) checkRouters(spec.routers, ["tenants", tenant, "routers"], services, middlewares, out);
+      if (!isRecord(spec)) continue;
+      const shared = Array.isArray(spec.middlewares) ? spec.middlewares : [];
+      shared.forEach((middleware, i) => {
+        if (typeof middleware === "string" && !Object.hasOwn(middlewares, middleware)) {
+          out.push({ path: ["tenants", tenant, "middlewares", i], target: "value", message: unknownName("middleware", middleware, middlewares) });
+        }
+      });
+      checkRouters(spec.routers, ["tenants", tenant, "routers"], services, middlewares, out, shared.some((m) => answersAlone(middlewares[m as string])));
     }
   }
   checkListeners(input.listeners, out);
@@ -78,13 +85,25 @@ function checkProviders(input: Record<string, unknown>, services: Record<string,
   }
 }
 
-/** Middlewares that send to a service of their own (a mirror's shadow) name one that exists. */
+/** Middlewares that send to a service of their own (a mirror's shadow, a script's choices) name one that exists. */
 function checkMiddlewareServices(middlewares: Record<string, unknown>, services: Record<string, unknown>, out: PathIssue[]): void {
   for (const [name, spec] of Object.entries(middlewares)) {
     if (isRecord(spec) && spec.type === "mirror" && typeof spec.service === "string" && !Object.hasOwn(services, spec.service)) {
       out.push({ path: ["middlewares", name, "service"], target: "value", message: unknownName("service", spec.service, services) });
     }
+    if (isRecord(spec) && spec.type === "lua" && Array.isArray(spec.services)) {
+      spec.services.forEach((service, i) => {
+        if (typeof service === "string" && !Object.hasOwn(services, service)) {
+          out.push({ path: ["middlewares", name, "services", i], target: "value", message: unknownName("service", service, services) });
+        }
+      });
+    }
   }
+}
+
+/** A redirect, a script or a user plugin (which may answer every request itself) can stand in for a service. */
+function answersAlone(spec: unknown): boolean {
+  return isRecord(spec) && (spec.type === "redirect" || spec.type === "plugin" || spec.type === "lua");
 }
 
 /** Sampling rules of the access log name routers and tenants that exist. */
@@ -130,6 +149,7 @@ function checkRouters(
   services: Record<string, unknown>,
   middlewares: Record<string, unknown>,
   out: PathIssue[],
+  tenantAnswers = false,
 ): void {
   if (!isRecord(routers)) return;
   for (const [name, router] of Object.entries(routers)) {
@@ -141,22 +161,20 @@ function checkRouters(
     }
     checkSplit(router.split, [...path, "split"], services, out);
     const used = Array.isArray(router.middlewares) ? router.middlewares : [];
-    // A redirect, or a user plugin (which may answer every request itself), can stand in for a service.
-    let answers = false;
+    let answers = tenantAnswers;
     used.forEach((middleware, i) => {
       if (typeof middleware !== "string") return;
       if (!Object.hasOwn(middlewares, middleware)) {
         out.push({ path: [...path, "middlewares", i], target: "value", message: unknownName("middleware", middleware, middlewares) });
         return;
       }
-      const spec = middlewares[middleware];
-      if (isRecord(spec) && (spec.type === "redirect" || spec.type === "plugin")) answers = true;
+      if (answersAlone(middlewares[middleware])) answers = true;
     });
     if (service === undefined && router.split === undefined && !answers) {
       out.push({
         path: [...path, "service"],
         target: "parent",
-        message: 'missing key "service": a router needs a service (or a split) unless one of its middlewares is a redirect or a plugin',
+        message: 'missing key "service": a router needs a service (or a split) unless one of its middlewares is a redirect, a lua script or a plugin',
       });
     }
   }

@@ -22,6 +22,7 @@ import { clientCertSchema } from "../middleware/client-cert/schema.js";
 import { securityHeadersSchema } from "../middleware/security-headers/schema.js";
 import { compressSchema } from "../middleware/compress/schema.js";
 import { corsSchema } from "../middleware/cors/schema.js";
+import { luaSchema } from "../middleware/lua/schema.js";
 import { listenerTlsSchema, upstreamTlsSchema } from "./schema-tls.js";
 import { adminSchema, loggingSchema, metricsSchema, tracingSchema } from "./schema-observability.js";
 
@@ -440,6 +441,7 @@ export const builtinMiddlewareSchemas = {
   "client-cert": clientCertSchema,
   cache: cacheSchema,
   compress: compressSchema,
+  lua: luaSchema,
 } as const;
 
 export const pluginMiddlewareSchema = z
@@ -468,6 +470,7 @@ export const middlewareSchema = z.discriminatedUnion("type", [
   builtinMiddlewareSchemas["client-cert"],
   builtinMiddlewareSchemas.cache,
   builtinMiddlewareSchemas.compress,
+  builtinMiddlewareSchemas.lua,
   pluginMiddlewareSchema,
 ]);
 
@@ -478,8 +481,12 @@ export const tenantSchema = z
   .strictObject({
     hosts: z.array(hostPattern).min(1).meta({ description: "Hosts this tenant owns; its routers match only these (unless they name narrower hosts)." }),
     routers: z.record(nameKey, routerSchema).default({}).meta({ description: "This tenant's routers by name, scoped to its hosts." }),
+    middlewares: z
+      .array(z.string().min(1))
+      .default([])
+      .meta({ description: "Names of middlewares run for every router of this tenant, in order, before the router's own (e.g. the tenant's Lua scripts)." }),
   })
-  .meta({ description: "A named group of routers with its own hosts." });
+  .meta({ description: "A named group of routers with its own hosts, and middlewares applied to all of them." });
 
 // ---------------------------------------------------------------- gateway
 

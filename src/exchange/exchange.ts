@@ -1,5 +1,5 @@
 // Hot path: one request/response pair, from routed head to logged response.
-import { BodyFilterError, HttpParseError, UpstreamError, type UpstreamFailure, statusForUpstreamFailure } from "../errors.js";
+import { BodyFilterError, DivisorError, HttpParseError, UpstreamError, type UpstreamFailure, statusForUpstreamFailure } from "../errors.js";
 import { ChunkedDecoder } from "../http1/chunked.js";
 import { HeaderList } from "../http1/headers.js";
 import { parseResponseHead } from "../http1/parse-response.js";
@@ -227,6 +227,16 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
 
   cookie(name: string): string | undefined {
     return findCookie(this.request.headers.get("cookie"), name);
+  }
+
+  useService(name: string): void {
+    if (this.target === undefined || this.phase !== Phase.Request || this.backend !== undefined) {
+      throw new DivisorError("ERR_USE_SERVICE", `useService("${name}") is for onRequest, after routing and before a backend is chosen`);
+    }
+    const target = this.target.withService(name);
+    if (target === undefined) throw new DivisorError("ERR_USE_SERVICE", `useService: no service named "${name}" in the configuration in force`);
+    this.target = target;
+    this.service = name;
   }
 
   // ---------------------------------------------------------------- request side

@@ -37,6 +37,8 @@ export interface RouteTarget {
   readonly onLog: readonly Middleware[];
   /** The router's request counters; null when metrics are off. */
   readonly stats: RouterStats | null;
+  /** The same router sending to another service (Exchange.useService), or undefined when there is none by that name. */
+  readonly withService: (service: string) => RouteTarget | undefined;
 }
 
 /** The immutable table a request is served with; a reload swaps it atomically. */

@@ -20,6 +20,7 @@ import { MiddlewareStates } from "../middleware/state.js";
 import { type Composition, ProviderManager, type ProviderSnapshot } from "../providers/manager.js";
 import { GatewayUpstreamClient } from "../middleware/upstream-client.js";
 import { compileRuntime, type RuntimeLogging } from "./runtime.js";
+import { loadLuaRuntimeFor } from "../middleware/lua/vm.js";
 import { type SavedSplitWeights, type SplitSnapshot, SplitWeights } from "./split-weights.js";
 import { TracingOwner } from "./tracing.js";
 
@@ -527,6 +528,8 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
    * or, with `edges`, when a listener or the admin listener cannot take it.
    */
   private async install(validated: DivisorConfig, edges: boolean): Promise<void> {
+    // The Lua runtime (WebAssembly) loads only when a lua middleware is configured, by the file or a provider.
+    await loadLuaRuntimeFor(validated);
     const live = new Set<string>();
     // Compiled without a tracer first: a config the compiler refuses loads no SDK.
     let runtime = compileRuntime(validated, this.registry, this.plugins, live, this.gatewayMetrics, this.runtimeLogging(), null, this.middlewareStates, this.upstream);

@@ -42,7 +42,9 @@ export function compileRuntime(
   for (const [name, service] of Object.entries(config.services)) services.set(name, registry.build(name, service, live));
 
   const definitions = routeDefinitions<RouteTarget>(config, (name, tenant, router) => {
-    const chain = router.middlewares.map((m) => {
+    // A tenant's middlewares run first, for each of its routers.
+    const names = tenant === undefined ? router.middlewares : [...config.tenants[tenant]!.middlewares, ...router.middlewares];
+    const chain = names.map((m) => {
       const mw = middlewares.get(m);
       if (mw === undefined) throw unknownReference(`${name}.middlewares`, `unknown middleware "${m}"`);
       return mw;
@@ -58,7 +60,7 @@ export function compileRuntime(
       service,
       split: null,
       route: routeTemplate(router.match?.path),
-      middlewareNames: router.middlewares,
+      middlewareNames: names,
       retryNonIdempotent: router.retryNonIdempotent ?? false,
       maxBodySize: router.maxBodySize ?? Number.POSITIVE_INFINITY,
       hedge: router.hedge ?? null,
@@ -72,6 +74,19 @@ export function compileRuntime(
       onLog: chain.filter((m) => m.onLog !== undefined),
       // A split router counts under its services' names (its arms' stats), never under none.
       stats: router.split === undefined ? (metrics?.router(tenant, name, router.service) ?? null) : null,
+      withService: (other) => steered(other),
+    };
+    // Targets for Exchange.useService, made on first use (a router is steered to few services).
+    const variants = new Map<string, RouteTarget>();
+    const steered = (other: string): RouteTarget | undefined => {
+      let variant = variants.get(other);
+      if (variant === undefined) {
+        const service = services.get(other);
+        if (service === undefined) return undefined;
+        variant = { ...target, service, split: null, stats: metrics?.router(tenant, name, other, true) ?? null };
+        variants.set(other, variant);
+      }
+      return variant;
     };
     if (router.split === undefined) return target;
     return { ...target, split: compileSplit(router.split, target, name, services, metrics) };

@@ -136,6 +136,14 @@ export interface Exchange {
    * request phases wait ends the exchange (otherwise a half-closed client is served).
    */
   readonly signal: AbortSignal;
+  /**
+   * Send this exchange to another service of the configuration in force than the one its
+   * router (or split) chose: call it from `onRequest` (canary by header, blue/green,
+   * A/B). The router's middlewares and settings stay; the service's balancer, retries
+   * and counters apply. Throws a DivisorError when there is no such service or a
+   * backend was already chosen.
+   */
+  useService(name: string): void;
 }
 
 type Awaitable<T> = T | Promise<T>;

@@ -10,6 +10,7 @@ import { forwardAuthPlugin } from "./forward-auth/index.js";
 import { faultPlugin } from "./fault/index.js";
 import { headersPlugin } from "./headers/index.js";
 import { jwtPlugin } from "./jwt/index.js";
+import { luaPlugin } from "./lua/index.js";
 import { compressPlugin } from "./compress/index.js";
 import { corsPlugin } from "./cors/index.js";
 import { ipFilterPlugin } from "./ip-filter/index.js";
@@ -42,6 +43,7 @@ const BUILTINS: Record<string, { create(options: never, context: PluginContext):
   "client-cert": clientCertPlugin,
   cache: cachePlugin,
   compress: compressPlugin,
+  lua: luaPlugin,
 };
 
 const SILENT: Logger = pino({ level: "silent" });

@@ -63,7 +63,7 @@ describe("checkReferences", () => {
   it("requires a service unless a redirect middleware answers", () => {
     const middlewares = { https: { type: "redirect" as const, scheme: "https" as const }, h: { type: "headers" as const } };
     assert.deepEqual(referenceProblems({ listeners, middlewares, routers: { ok: { middlewares: ["https"] }, bad: { middlewares: ["h"] } } }), [
-      ["routers.bad.service", 'missing key "service": a router needs a service (or a split) unless one of its middlewares is a redirect or a plugin'],
+      ["routers.bad.service", 'missing key "service": a router needs a service (or a split) unless one of its middlewares is a redirect, a lua script or a plugin'],
     ]);
   });
 
