@@ -26,6 +26,8 @@ export { definePlugin } from "./middleware/plugin.js";
 export type {
   Plugin,
   PluginContext,
+  PluginLifecycleContext,
+  PluginOptionsSchema,
   Middleware,
   Exchange,
   ExchangeRequest,
@@ -42,4 +44,4 @@ export type { HeaderList } from "./http1/headers.js";
 export type { PluginMetrics, MetricFamily, MetricCell } from "./observability/metrics/plugin-metrics.js";
 export type { BackendState } from "./service/balancers/types.js";
 export type { AdminState, BackendSnapshot, ServiceSnapshot } from "./service/service.js";
-export { DivisorError, ConfigError, HttpParseError, UpstreamError, BodyFilterError, type ConfigIssue } from "./errors.js";
+export { DivisorError, ConfigError, HttpParseError, UpstreamError, BodyFilterError, PluginError, type ConfigIssue } from "./errors.js";

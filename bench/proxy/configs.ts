@@ -2,6 +2,7 @@
  * Config files of every server in the bench, each written into the run's temp
  * dir: nothing under /etc, /var or /run is read or written.
  */
+import { EXAMPLE_PLUGIN_PACKAGE } from "./plugin-package.js";
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -138,7 +139,7 @@ backend backend
  * beside nginx-https and haproxy-https with the same certificate.
  * The ratios to "default" are what each costs.
  */
-export type DivisorVariant = "default" | "admin" | "bare" | "no-metrics" | "tracing" | "access-log" | "chain" | "cache" | "compress" | "https";
+export type DivisorVariant = "default" | "admin" | "bare" | "no-metrics" | "tracing" | "access-log" | "chain" | "cache" | "compress" | "https" | "plugin";
 
 /** The "chain" variant's middlewares: 10^9 requests a second per client is far above what one core proxies. */
 const TYPICAL_CHAIN = `middlewares:
@@ -160,9 +161,12 @@ export function divisorYaml(port: number, backendPort: number, variant: DivisorV
     cache: "middlewares:\n  cache: { type: cache, defaultTtl: 1h }\n",
     compress: "middlewares:\n  squeeze: { type: compress, encodings: [gzip], gzip: { level: 5 } }\n",
     https: "",
+    // The example plugin package (installed in the run's dir by the target), loaded by name like a user's npm package.
+    plugin: `plugins:\n  - { name: header-rewrite, from: ${EXAMPLE_PLUGIN_PACKAGE} }\nmiddlewares:\n  rewrite: { type: plugin, plugin: header-rewrite }\n`,
   };
   const tls = variant === "https" ? `\n    tls: { certificates: [{ cert: "${dir}/${BENCH_CERT}", key: "${dir}/${BENCH_KEY}" }] }` : "";
-  const chain = variant === "chain" ? "\n    middlewares: [limit, secure]" : variant === "compress" ? "\n    middlewares: [squeeze]" : variant === "cache" ? "\n    middlewares: [cache]" : "";
+  const routerMiddlewares: Partial<Record<DivisorVariant, string>> = { chain: "[limit, secure]", compress: "[squeeze]", cache: "[cache]", plugin: "[rewrite]" };
+  const chain = routerMiddlewares[variant] === undefined ? "" : `\n    middlewares: ${routerMiddlewares[variant]}`;
   return `listeners:
   - address: "127.0.0.1:${port}"${tls}
 ${observability[variant]}services:

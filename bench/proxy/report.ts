@@ -149,7 +149,23 @@ function pairLines(results: readonly TargetResult[]): string[] {
     const rps = a.wrk.requestsPerSecond / b.wrk.requestsPerSecond;
     lines.push(`  ${`${ours} / ${theirs}`.padEnd(34)}${`${cpu.toFixed(2)}x`.padStart(7)}${`${rps.toFixed(2)}x`.padStart(8)}`);
   }
-  return lines.length === 0 ? [] : ["like for like, same workload:      CPU µs/req   req/s", ...lines];
+  return [...(lines.length === 0 ? [] : ["like for like, same workload:      CPU µs/req   req/s", ...lines]), ...middlewareCostLines(results)];
+}
+
+/** Rows that add a middleware to `divisor`'s config: what it costs, as that row over `divisor`. */
+const MIDDLEWARE_ROWS: readonly string[] = ["divisor-plugin"];
+
+function middlewareCostLines(results: readonly TargetResult[]): string[] {
+  const base = measured(results, "divisor");
+  if (base === undefined) return [];
+  const lines: string[] = [];
+  for (const id of MIDDLEWARE_ROWS) {
+    const row = measured(results, id);
+    if (row === undefined) continue;
+    const extra = row.cpuUsPerRequest - base.cpuUsPerRequest;
+    lines.push(`  ${`${id} / divisor`.padEnd(34)}${`${(row.cpuUsPerRequest / base.cpuUsPerRequest).toFixed(2)}x`.padStart(7)}${`${(row.wrk.requestsPerSecond / base.wrk.requestsPerSecond).toFixed(2)}x`.padStart(8)}   ${extra >= 0 ? "+" : ""}${extra.toFixed(1)} µs/req`);
+  }
+  return lines.length === 0 ? [] : ["a middleware's cost over divisor:  CPU µs/req   req/s   extra CPU", ...lines];
 }
 
 /** One of the issue's targets, checked. */

@@ -12,7 +12,8 @@
  *   middlewares:
  *     rewrite: { type: plugin, plugin: header-rewrite, options: { servedBy: edge-1 } }
  */
-import { definePlugin } from "divisor";
+// "divisor/plugin", not "divisor": the gateway loading this module then loads nothing more of Divisor.
+import { definePlugin } from "divisor/plugin";
 import { z } from "zod";
 
 /** The options, validated by Divisor with this schema when the config is loaded. */
