@@ -232,7 +232,7 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
     this.current = validateConfig(config, this.source);
     const logging = this.current.logging;
     this.logs = new GatewayLogs(options.logger ?? createLogger({ level: logging.level, format: logging.format }), logging);
-    this.plugins = new GatewayPlugins(new Map((options.plugins ?? []).map((p) => [p.name, p as Plugin<unknown>])), this.logs.get("middleware"));
+    this.plugins = new GatewayPlugins(new Map((options.plugins ?? []).map((p) => [p.name, p as Plugin<unknown>])), this.logs.get("middleware"), (name) => this.gatewayMetrics.pluginImported(name));
     this.pluginBase = this.source.startsWith("<") ? process.cwd() : dirname(resolve(this.source));
     this.accessSinks = new AccessLogSinks(this.logs.get("access"));
     this.gatewayMetrics = new GatewayMetrics(this.current.metrics);

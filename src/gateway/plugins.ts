@@ -35,6 +35,8 @@ export class GatewayPlugins {
   constructor(
     private readonly code: ReadonlyMap<string, Plugin<unknown>>,
     private readonly log: Logger,
+    /** Told of every module imported (metrics), once its init succeeded. */
+    private readonly imported: (name: string) => void = () => {},
   ) {}
 
   /** Whether preparing has async work (a module to import, an init to wait for), so the first table cannot be compiled synchronously. */
@@ -87,6 +89,7 @@ export class GatewayPlugins {
         }
         next.set(entry.name, loaded);
         fresh.push(loaded);
+        this.imported(entry.name);
       }
       for (const plugin of kept) await runHook("ERR_PLUGIN_RELOAD", "reload", plugin.context, plugin.module.plugin);
       const firstTime = !this.codeStarted;

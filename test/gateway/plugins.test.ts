@@ -248,6 +248,7 @@ export const plugin = {
     assert.equal((await get(`${url}/`)).headers["x-plugin"], "two", "the changed file was imported again");
     assert.ok(events().includes("v2:init:tag"), "the new module's init ran");
     assert.ok(events().includes("v1:close"), "the replaced module was closed");
+    assert.match(await gateway.metrics(), /divisor_plugin_imports_total\{plugin="tag"\} 2\n/, "two imports counted: the start's and the changed file's");
 
     writeFileSync(file, taggingPlugin("v3", "three", 'throw new Error("v3 is broken");'));
     await assert.rejects(gateway.reload(config(entries, { t: { plugin: "tag" } })), (err: unknown) => err instanceof PluginError && err.code === "ERR_PLUGIN_IMPORT", "the broken file refuses the reload");
