@@ -21,27 +21,9 @@ export type {
 } from "./config/schema.js";
 export type { LogComponent, LogLevel, LoggingConfig, AccessLogConfig } from "./config/schema-observability.js";
 export type { GatewayLoggers, LogLevels, LogLevelChange } from "./observability/logging.js";
-export type { Logger } from "./observability/logger.js";
-export { definePlugin } from "./middleware/plugin.js";
-export type {
-  Plugin,
-  PluginContext,
-  PluginLifecycleContext,
-  PluginOptionsSchema,
-  Middleware,
-  Exchange,
-  ExchangeRequest,
-  UpstreamRequestHead,
-  ResponseHeadView,
-  DirectResponse,
-  BodyFilter,
-  BodySink,
-  ClientCertificate,
-} from "./middleware/plugin.js";
-export type { UpstreamClient, UpstreamClientRequest, UpstreamClientResponse } from "./middleware/upstream-client.js";
+// The plugin API: definePlugin and the types a plugin uses (Logger, HeaderList, PluginMetrics, UpstreamClient,
+// BackendState...), also published alone as the `divisor/plugin` entry point.
+export * from "./plugin.js";
 export { UpstreamClientError } from "./middleware/upstream-client.js";
-export type { HeaderList } from "./http1/headers.js";
-export type { PluginMetrics, MetricFamily, MetricCell } from "./observability/metrics/plugin-metrics.js";
-export type { BackendState } from "./service/balancers/types.js";
 export type { AdminState, BackendSnapshot, ServiceSnapshot } from "./service/service.js";
 export { DivisorError, ConfigError, HttpParseError, UpstreamError, BodyFilterError, PluginError, type ConfigIssue } from "./errors.js";
