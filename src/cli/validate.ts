@@ -1,8 +1,7 @@
 import type { Command } from "commander";
 import { dirname, resolve } from "node:path";
 import { compileRuntime } from "../gateway/runtime.js";
-import type { Plugin } from "../middleware/plugin.js";
-import { importPluginModule, resolvePluginEntry } from "../middleware/plugin-loader.js";
+import { loadPluginsOffline } from "../middleware/plugin-loader.js";
 import { loadListenerCertificates } from "../listener/listener.js";
 import { BackendRegistry } from "../service/service.js";
 import { configPath, fail, loadOrExit } from "./common.js";
@@ -17,24 +16,18 @@ export function registerValidate(program: Command): void {
       const config = await loadOrExit(path);
       const registry = new BackendRegistry();
       // Each plugin is imported and its export checked; its schema checks the options below.
-      // Neither init nor create runs: the middleware is a stand-in with the plugin's schema.
-      const plugins = new Map<string, Plugin<unknown>>();
-      const releases: (() => Promise<void>)[] = [];
+      // Neither init nor create runs: the middlewares are stand-ins with the plugins' schemas.
+      const plugins = await loadPluginsOffline(config.plugins, dirname(resolve(path))).catch(fail);
       try {
-        for (const [index, entry] of config.plugins.entries()) {
-          const module = await importPluginModule(entry, index, resolvePluginEntry(entry, index, dirname(resolve(path))));
-          releases.push(module.release);
-          plugins.set(entry.name, { name: entry.name, schema: module.plugin.schema, create: () => ({}) });
-        }
         // Compiling catches what the schema can't: bad regexes, ambiguous routers, unknown plugins, plugin options.
-        compileRuntime(config, registry, plugins, new Set());
+        compileRuntime(config, registry, plugins.byName, new Set());
         // And what a start would: every certificate file is read and its key checked.
         loadListenerCertificates(config.listeners, path);
       } catch (err) {
         fail(err);
       } finally {
         registry.destroyAll();
-        await Promise.all(releases.map((release) => release()));
+        await plugins.release();
       }
       const loaded = config.plugins.length === 0 ? "" : `, ${config.plugins.length} plugin(s) imported and their options checked (init not run)`;
       process.stdout.write(`${path}: valid (${config.listeners.length} listener(s), ${Object.keys(config.services).length} service(s), ${Object.keys(config.routers).length} router(s), ${Object.keys(config.tenants).length} tenant(s)${loaded})\n`);

@@ -209,3 +209,34 @@ function describeExports(exports: Record<string, unknown>): string {
     .map((name) => `${name}: ${describeValue(exports[name])}`)
     .join("; ");
 }
+
+/** The config's plugins as the CLI's offline checks use them: imported and checked, with stand-ins for middlewares. */
+export interface OfflinePlugins {
+  /** By entry name: the plugin's schema (so options are validated) and a `create` that returns no phases (so none of its code runs). */
+  readonly byName: ReadonlyMap<string, Plugin<unknown>>;
+  /** Let go of the modules' loader namespaces. */
+  release(): Promise<void>;
+}
+
+/**
+ * Import every entry (from `baseDir`) and check its export, for `divisor validate`,
+ * `routes` and `explain`: neither `init` nor `create` runs.
+ */
+export async function loadPluginsOffline(entries: readonly PluginEntryConfig[], baseDir: string): Promise<OfflinePlugins> {
+  const byName = new Map<string, Plugin<unknown>>();
+  const modules: LoadedModule[] = [];
+  const release = async (): Promise<void> => {
+    await Promise.all(modules.map((m) => m.release()));
+  };
+  try {
+    for (const [index, entry] of entries.entries()) {
+      const module = await importPluginModule(entry, index, resolvePluginEntry(entry, index, baseDir));
+      modules.push(module);
+      byName.set(entry.name, { name: entry.name, schema: module.plugin.schema, create: () => ({}) });
+    }
+  } catch (err) {
+    await release();
+    throw err;
+  }
+  return { byName, release };
+}

@@ -53,7 +53,7 @@ routers:
   all: { service: app, middlewares: [tag, rw] }
 `;
 
-  test("validate imports the plugins and checks their options without running init", async () => {
+  test("validate and routes import the plugins and check their options without running init", async () => {
     const marks = join(dir, "validate-marks");
     writeFileSync(join(dir, "tag.ts"), tsPlugin("one"));
     writeFileSync(join(dir, "ok.yaml"), yaml(8080));
@@ -61,6 +61,11 @@ routers:
     assert.equal(ok.code, 0, `valid: ${ok.err}`);
     assert.match(ok.out, /2 plugin\(s\) imported and their options checked \(init not run\)/, "says what it checked");
     assert.ok(!existsSync(marks), "no init ran");
+
+    const routes = await runBuilt(["routes", "-c", join(dir, "ok.yaml")], { env: { ...process.env, PLUGIN_MARKS: marks } });
+    assert.equal(routes.code, 0, `routes runs with plugin middlewares: ${routes.err}`);
+    assert.match(routes.out, /via tag > rw/, `the router's plugin middlewares are listed: ${routes.out}`);
+    assert.ok(!existsSync(marks), "routes ran no init either");
 
     writeFileSync(join(dir, "bad.yaml"), yaml(8080, '{ servedBy: "" }'));
     const bad = await runBuilt(["validate", "-c", join(dir, "bad.yaml")], { env: { ...process.env, PLUGIN_MARKS: marks } });
