@@ -127,11 +127,6 @@ export class GatewayPlugins {
     this.codeStarted = false;
   }
 
-  /** What the admin API and logs show: each config plugin's name and file. */
-  loaded(): { name: string; from: string }[] {
-    return [...this.files].map(([name, p]) => ({ name, from: p.module.url }));
-  }
-
   private async closeOne(name: string, plugin: Plugin<unknown>, module: LoadedModule | undefined): Promise<void> {
     try {
       await plugin.close?.();
