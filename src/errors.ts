@@ -122,6 +122,11 @@ export function statusForUpstreamFailure(failure: UpstreamFailure): number {
  * (`ERR_PLUGIN_EXPORT`), or its `init` / `reload` hook threw (`ERR_PLUGIN_INIT`,
  * `ERR_PLUGIN_RELOAD`). The message names the entry, the file and how to fix it; the
  * original error is the `cause`.
+ *
+ * @example
+ * try { await gateway.listen() } catch (err) {
+ *   if (err instanceof PluginError && err.code === "ERR_PLUGIN_INIT") console.error(`plugin ${err.plugin} could not start:`, err.cause)
+ * }
  */
 export class PluginError extends DivisorError {
   /** The entry's name (`plugins[].name`, or a code plugin's name). */
