@@ -209,6 +209,8 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
   private readonly pluginBase: string;
   /** False until listen() has loaded the config's plugins (and compiled the first table) when that needs async work. */
   private started: boolean;
+  /** The start in progress (plugins loading), while there is one. */
+  private starting: Promise<void> | null = null;
   /** State handed to restoreState before the first table was compiled. */
   private pendingState: SavedState | undefined = undefined;
   readonly source: string;
@@ -382,7 +384,13 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
   }
 
   async listen(): Promise<BoundAddress[]> {
-    if (!this.started) await this.start();
+    if (!this.started) {
+      // One start even when listen() is called again before the first one finished.
+      this.starting ??= this.start().finally(() => {
+        this.starting = null;
+      });
+      await this.starting;
+    }
     if (this.current.demo !== undefined && this.demo === null) {
       // Loaded only when configured: demo backends use node:http, which the gateway itself never needs.
       const { startDemoBackends } = await import("../demo/backends.js");

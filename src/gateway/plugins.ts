@@ -61,6 +61,7 @@ export class GatewayPlugins {
     const next = new Map<string, FilePlugin>();
     const fresh: FilePlugin[] = [];
     const kept: FilePlugin[] = [];
+    const codeInited: [string, Plugin<unknown>][] = [];
     const abort = async (): Promise<void> => {
       await Promise.all(fresh.map((p) => this.closeOne(p.context.name, p.module.plugin, p.module)));
     };
@@ -95,12 +96,16 @@ export class GatewayPlugins {
       const firstTime = !this.codeStarted;
       for (const [name, plugin] of this.code) {
         const context: PluginLifecycleContext = { name, from: undefined, log: this.log };
-        if (firstTime) await runHook("ERR_PLUGIN_INIT", "init", context, plugin);
-        else await runHook("ERR_PLUGIN_RELOAD", "reload", context, plugin);
+        if (firstTime) {
+          await runHook("ERR_PLUGIN_INIT", "init", context, plugin);
+          codeInited.push([name, plugin]);
+        } else await runHook("ERR_PLUGIN_RELOAD", "reload", context, plugin);
       }
       this.codeStarted = true;
     } catch (err) {
       await abort();
+      // Code plugins whose init ran are closed too: the next try runs every init again.
+      await Promise.all(codeInited.map(([name, plugin]) => this.closeOne(name, plugin, undefined)));
       throw err;
     }
     const byName = new Map<string, Plugin<unknown>>(this.code);

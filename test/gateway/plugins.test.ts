@@ -292,6 +292,26 @@ export const plugin = {
     assert.deepEqual(seen, ["init", "reload", "close"], "the whole lifecycle, in order");
   });
 
+  test("closes the plugins whose init ran when a later one's init fails, and a second listen() tries again", async () => {
+    const seen: string[] = [];
+    const first = definePlugin({ name: "first", init: () => void seen.push("first:init"), close: () => void seen.push("first:close"), create: () => ({}) });
+    let failures = 1;
+    const second = definePlugin({
+      name: "second",
+      init: () => {
+        if (failures-- > 0) throw new Error("not yet");
+        seen.push("second:init");
+      },
+      create: () => ({}),
+    });
+    const gateway = createGateway(config([], { a: { plugin: "first" }, b: { plugin: "second" } }), { plugins: [first, second] });
+    gateways.push(gateway);
+    await assert.rejects(gateway.listen(), (err: unknown) => err instanceof PluginError && err.plugin === "second" && err.code === "ERR_PLUGIN_INIT", "the failing plugin is named");
+    assert.deepEqual(seen, ["first:init", "first:close"], "the plugin whose init ran was closed");
+    await Promise.all([gateway.listen(), gateway.listen()]);
+    assert.deepEqual(seen, ["first:init", "first:close", "first:init", "second:init"], "the retry ran every init once, even for two concurrent listen() calls");
+  });
+
   test("refuses two entries with one name and an entry named like a plugin passed in code", async () => {
     assert.throws(
       () => createGateway(config([{ name: "x", from: "./a.mjs" }, { name: "x", from: "./b.mjs" }], {})),
