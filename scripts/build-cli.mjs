@@ -11,6 +11,16 @@ import { chmodSync, copyFileSync, readFileSync, rmSync, writeFileSync } from "no
 import { build } from "esbuild";
 
 const bundle = "dist/cli/divisor-bundle.cjs";
+// Plugins that are ES modules need a real import(), which the bundle (run from a code cache) lacks:
+// src/middleware/native-import.ts becomes a require() of this file, a plain CommonJS module whose import() Node serves.
+const NATIVE_IMPORT = "dist/cli/native-import.cjs";
+writeFileSync(NATIVE_IMPORT, '"use strict";\n// Node\'s import() for plugins that are ES modules (see src/middleware/native-import.ts).\nexports.nativeImport = (url) => import(url);\n');
+const nativeImport = {
+  name: "native-import",
+  setup(b) {
+    b.onResolve({ filter: /\/native-import\.js$/ }, () => ({ path: "./native-import.cjs", external: true }));
+  },
+};
 await build({
   entryPoints: ["src/cli/main.ts"],
   outfile: bundle,
@@ -28,9 +38,10 @@ await build({
   // The OpenTelemetry SDK is required from node_modules only when tracing is configured: kept out
   // of the bundle, it adds nothing to the bundle's parse, code cache or start when tracing is off.
   // ioredis likewise, only when a rate-limit store is on Redis; etcd3 (and its gRPC stack, +670 KB
-  // of bundle) only when an etcd provider is configured.
+  // of bundle) only when an etcd provider is configured. (tsx, for TypeScript plugins, comes through native-import.cjs.)
   // wasmoon finds its glue.wasm beside its own file, and is loaded only when a `type: lua` middleware is configured.
   external: ["@opentelemetry/*", "ioredis", "etcd3", "wasmoon"],
+  plugins: [nativeImport],
   logLevel: "warning",
 });
 // The entry's hashbang is kept by esbuild but is not valid inside the CommonJS wrapper the launcher compiles: turn it into a comment (same length, so the source map holds).

@@ -114,3 +114,25 @@ export function statusForUpstreamFailure(failure: UpstreamFailure): number {
       return 502;
   }
 }
+
+/**
+ * A plugin of the config's `plugins:` that cannot be used: its module is not found
+ * (`ERR_PLUGIN_NOT_FOUND`), is not a file type Divisor loads
+ * (`ERR_PLUGIN_FILE_TYPE`), fails to import (`ERR_PLUGIN_IMPORT`), exports no plugin
+ * (`ERR_PLUGIN_EXPORT`), or its `init` / `reload` hook threw (`ERR_PLUGIN_INIT`,
+ * `ERR_PLUGIN_RELOAD`). The message names the entry, the file and how to fix it; the
+ * original error is the `cause`.
+ *
+ * @example
+ * try { await gateway.listen() } catch (err) {
+ *   if (err instanceof PluginError && err.code === "ERR_PLUGIN_INIT") console.error(`plugin ${err.plugin} could not start:`, err.cause)
+ * }
+ */
+export class PluginError extends DivisorError {
+  /** The entry's name (`plugins[].name`, or a code plugin's name). */
+  readonly plugin: string;
+  constructor(code: string, plugin: string, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.plugin = plugin;
+  }
+}

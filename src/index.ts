@@ -22,28 +22,12 @@ export type {
 } from "./config/schema.js";
 export type { LogComponent, LogLevel, LoggingConfig, AccessLogConfig } from "./config/schema-observability.js";
 export type { GatewayLoggers, LogLevels, LogLevelChange } from "./observability/logging.js";
-export type { Logger } from "./observability/logger.js";
-export { definePlugin } from "./middleware/plugin.js";
-export type {
-  Plugin,
-  PluginContext,
-  Middleware,
-  Exchange,
-  ExchangeRequest,
-  UpstreamRequestHead,
-  ResponseHeadView,
-  DirectResponse,
-  BodyFilter,
-  BodySink,
-  ClientCertificate,
-} from "./middleware/plugin.js";
-export type { UpstreamClient, UpstreamClientRequest, UpstreamClientResponse } from "./middleware/upstream-client.js";
+// The plugin API: definePlugin and the types a plugin uses (Logger, HeaderList, PluginMetrics, UpstreamClient,
+// BackendState...), also published alone as the `divisor/plugin` entry point.
+export * from "./plugin.js";
 export { UpstreamClientError } from "./middleware/upstream-client.js";
 export { loadLuaRuntime, ScriptError, ScriptSyntaxError } from "./middleware/lua/vm.js";
-export type { HeaderList } from "./http1/headers.js";
-export type { PluginMetrics, MetricFamily, MetricCell } from "./observability/metrics/plugin-metrics.js";
-export type { BackendState } from "./service/balancers/types.js";
 export type { AdminState, BackendSnapshot, ServiceSnapshot } from "./service/service.js";
-export { DivisorError, ConfigError, HttpParseError, UpstreamError, BodyFilterError, type ConfigIssue } from "./errors.js";
+export { DivisorError, ConfigError, HttpParseError, UpstreamError, BodyFilterError, PluginError, type ConfigIssue } from "./errors.js";
 export type { ProviderSnapshot, ProviderStatus } from "./providers/manager.js";
 export type { ConfigFragment, BackendInput } from "./providers/types.js";

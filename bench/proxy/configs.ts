@@ -2,6 +2,7 @@
  * Config files of every server in the bench, each written into the run's temp
  * dir: nothing under /etc, /var or /run is read or written.
  */
+import { EXAMPLE_PLUGIN_PACKAGE } from "./plugin-package.js";
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -141,7 +142,7 @@ backend backend
  * on its router: what a `type: lua` middleware costs per request.
  * The ratios to "default" are what each costs.
  */
-export type DivisorVariant = "default" | "admin" | "bare" | "no-metrics" | "tracing" | "access-log" | "chain" | "cache" | "compress" | "https" | "lua";
+export type DivisorVariant = "default" | "admin" | "bare" | "no-metrics" | "tracing" | "access-log" | "chain" | "cache" | "compress" | "https" | "lua" | "plugin";
 
 /** The script of the "lua" variant (the same rewrite as the TypeScript-plugin row, for comparison). */
 const LUA_SCRIPT = fileURLToPath(new URL("../../scripts/lua/header-rewrite.lua", import.meta.url));
@@ -167,9 +168,12 @@ export function divisorYaml(port: number, backendPort: number, variant: DivisorV
     compress: "middlewares:\n  squeeze: { type: compress, encodings: [gzip], gzip: { level: 5 } }\n",
     https: "",
     lua: `middlewares:\n  rewrite: { type: lua, file: "${LUA_SCRIPT}" }\n`,
+    // The example plugin package (installed in the run's dir by the target), loaded by name like a user's npm package.
+    plugin: `plugins:\n  - { name: header-rewrite, from: ${EXAMPLE_PLUGIN_PACKAGE} }\nmiddlewares:\n  rewrite: { type: plugin, plugin: header-rewrite }\n`,
   };
   const tls = variant === "https" ? `\n    tls: { certificates: [{ cert: "${dir}/${BENCH_CERT}", key: "${dir}/${BENCH_KEY}" }] }` : "";
-  const chain = variant === "chain" ? "\n    middlewares: [limit, secure]" : variant === "compress" ? "\n    middlewares: [squeeze]" : variant === "cache" ? "\n    middlewares: [cache]" : variant === "lua" ? "\n    middlewares: [rewrite]" : "";
+  const routerMiddlewares: Partial<Record<DivisorVariant, string>> = { chain: "[limit, secure]", compress: "[squeeze]", cache: "[cache]", lua: "[rewrite]", plugin: "[rewrite]" };
+  const chain = routerMiddlewares[variant] === undefined ? "" : `\n    middlewares: ${routerMiddlewares[variant]}`;
   return `listeners:
   - address: "127.0.0.1:${port}"${tls}
 ${observability[variant]}services:

@@ -139,8 +139,7 @@ const PAIRS: readonly (readonly [string, string])[] = [
   ["divisor-https", "nginx-https"],
   ["divisor-https", "haproxy-https"],
   ["divisor-compress", "nginx-gzip"],
-  // The same header rewrite as a Lua script and as a TypeScript plugin (when that row is measured).
-  ["divisor-lua", "divisor"],
+  // The same header rewrite as a Lua script and as a TypeScript plugin (each row's cost over divisor is below).
   ["divisor-lua", "divisor-plugin"],
 ];
 
@@ -154,7 +153,23 @@ function pairLines(results: readonly TargetResult[]): string[] {
     const rps = a.wrk.requestsPerSecond / b.wrk.requestsPerSecond;
     lines.push(`  ${`${ours} / ${theirs}`.padEnd(34)}${`${cpu.toFixed(2)}x`.padStart(7)}${`${rps.toFixed(2)}x`.padStart(8)}`);
   }
-  return lines.length === 0 ? [] : ["like for like, same workload:      CPU µs/req   req/s", ...lines];
+  return [...(lines.length === 0 ? [] : ["like for like, same workload:      CPU µs/req   req/s", ...lines]), ...middlewareCostLines(results)];
+}
+
+/** Rows that add a middleware to `divisor`'s config: what it costs, as that row over `divisor`. */
+const MIDDLEWARE_ROWS: readonly string[] = ["divisor-lua", "divisor-plugin"];
+
+function middlewareCostLines(results: readonly TargetResult[]): string[] {
+  const base = measured(results, "divisor");
+  if (base === undefined) return [];
+  const lines: string[] = [];
+  for (const id of MIDDLEWARE_ROWS) {
+    const row = measured(results, id);
+    if (row === undefined) continue;
+    const extra = row.cpuUsPerRequest - base.cpuUsPerRequest;
+    lines.push(`  ${`${id} / divisor`.padEnd(34)}${`${(row.cpuUsPerRequest / base.cpuUsPerRequest).toFixed(2)}x`.padStart(7)}${`${(row.wrk.requestsPerSecond / base.wrk.requestsPerSecond).toFixed(2)}x`.padStart(8)}   ${extra >= 0 ? "+" : ""}${extra.toFixed(1)} µs/req`);
+  }
+  return lines.length === 0 ? [] : ["a middleware's cost over divisor:  CPU µs/req   req/s   extra CPU", ...lines];
 }
 
 /** One of the issue's targets, checked. */

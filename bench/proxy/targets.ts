@@ -6,6 +6,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type DivisorVariant, divisorYaml, haproxyConf, proxyNginxConf } from "./configs.js";
+import { installExamplePlugin } from "./plugin-package.js";
 import { type BenchProcess, descendants, spawnPinned } from "./processes.js";
 
 /** Where and against what a target runs. */
@@ -62,6 +63,7 @@ function divisorTarget(id: string, variant: DivisorVariant): Target {
     ...(variant === "https" ? { tls: true } : {}),
     label: id,
     start: (ctx, port) => {
+      if (variant === "plugin") installExamplePlugin(ctx.dir, ctx.root);
       const conf = writeConfig(ctx, `${id}.yaml`, divisorYaml(port, ctx.backendPort, variant, ctx.dir));
       // Run as users do, through the bin's shebang, which carries Divisor's Node flags.
       return spawnPinned(id, ctx.core, join(ctx.root, DIVISOR_MAIN), ["start", "-c", conf], ctx.dir);
@@ -82,6 +84,7 @@ export const TARGETS: readonly Target[] = [
   divisorTarget("divisor-compress", "compress"),
   divisorTarget("divisor-https", "https"),
   divisorTarget("divisor-lua", "lua"),
+  divisorTarget("divisor-plugin", "plugin"),
   {
     id: "nginx",
     label: "nginx",

@@ -1,6 +1,8 @@
 import type { Command } from "commander";
 import { findCookie } from "../exchange/forwarding.js";
+import { dirname, resolve } from "node:path";
 import { compileRuntime } from "../gateway/runtime.js";
+import { loadPluginsOffline } from "../middleware/plugin-loader.js";
 import { hostWithoutPort } from "../listener/connection.js";
 import { BackendRegistry, selectBackend } from "../service/service.js";
 import { configPath, fail, loadOrExit } from "./common.js";
@@ -38,10 +40,13 @@ export function registerExplain(program: Command): void {
         headers.set(h.slice(0, i).trim().toLowerCase(), h.slice(i + 1).trim());
       }
       if (!headers.has("host")) headers.set("host", url.host);
-      const config = await loadOrExit(configPath(opts.config));
+      const path = configPath(opts.config);
+      const config = await loadOrExit(path);
+      // Plugin middlewares compile as stand-ins: the table is shown, no plugin code runs.
+      const plugins = await loadPluginsOffline(config.plugins, dirname(resolve(path))).catch(fail);
       const registry = new BackendRegistry();
       try {
-        const runtime = compileRuntime(config, registry, new Map(), new Set());
+        const runtime = compileRuntime(config, registry, plugins.byName, new Set());
         const request = {
           host: hostWithoutPort(url.hostname.toLowerCase()),
           path: url.pathname,
@@ -85,6 +90,7 @@ export function registerExplain(program: Command): void {
         fail(err);
       } finally {
         registry.destroyAll();
+        await plugins.release();
       }
     });
 }

@@ -1,6 +1,8 @@
 import type { Command } from "commander";
 import type { RouteTarget } from "../exchange/types.js";
+import { dirname, resolve } from "node:path";
 import { compileRuntime } from "../gateway/runtime.js";
+import { loadPluginsOffline } from "../middleware/plugin-loader.js";
 import { formatRouteTable } from "../router/format.js";
 import { BackendRegistry } from "../service/service.js";
 import { configPath, fail, loadOrExit } from "./common.js";
@@ -18,15 +20,19 @@ export function registerRoutes(program: Command): void {
     .description("print the compiled router table in precedence order")
     .option("-c, --config <file>", "configuration file (default: the bundled default config)")
     .action(async (opts: { config?: string }) => {
-      const config = await loadOrExit(configPath(opts.config));
+      const path = configPath(opts.config);
+      const config = await loadOrExit(path);
+      // Plugin middlewares compile as stand-ins: the table is shown, no plugin code runs.
+      const plugins = await loadPluginsOffline(config.plugins, dirname(resolve(path))).catch(fail);
       const registry = new BackendRegistry();
       try {
-        const runtime = compileRuntime(config, registry, new Map(), new Set());
+        const runtime = compileRuntime(config, registry, plugins.byName, new Set());
         process.stdout.write(`${formatRouteTable(runtime.routers, describeTarget)}\n`);
       } catch (err) {
         fail(err);
       } finally {
         registry.destroyAll();
+        await plugins.release();
       }
     });
 }

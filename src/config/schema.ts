@@ -447,10 +447,38 @@ export const builtinMiddlewareSchemas = {
 export const pluginMiddlewareSchema = z
   .strictObject({
     type: z.literal("plugin"),
-    plugin: z.string().min(1).meta({ description: "Name the plugin was registered under (createGateway({ plugins }))." }),
+    plugin: z.string().min(1).meta({ description: "Name of the plugin: a `plugins[].name` of this config, or one passed in code (createGateway(config, { plugins }))." }),
     options: z.unknown().optional().meta({ description: "Options, validated by the plugin's own schema." }),
   })
-  .meta({ description: "A user plugin registered by name." });
+  .meta({ description: "A user plugin, by name (docs/plugins.md)." });
+
+export const pluginEntrySchema = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, { message: "names are letters, digits, '_', '.', '-'" })
+      .meta({ description: "Name the middlewares use for it (`middlewares.<m>: { type: plugin, plugin: <name> }`)." }),
+    from: z
+      .string()
+      .min(1)
+      .meta({
+        description:
+          'A file ("./plugins/tag.ts", "/opt/p.mjs"; .ts, .mts, .js, .mjs; relative to the config file) or an npm package ("@acme/divisor-plugin", resolved from the config file\'s directory like Node would). Its default export (or its export named `plugin`) is a definePlugin(...) result.',
+      }),
+  })
+  .meta({ description: "A plugin module to load." });
+
+export const pluginsSchema = z
+  .array(pluginEntrySchema)
+  .default([])
+  .superRefine((entries, ctx) => {
+    const seen = new Set<string>();
+    for (const [index, entry] of entries.entries()) {
+      if (seen.has(entry.name)) ctx.addIssue({ code: "custom", path: [index, "name"], message: `plugin name "${entry.name}" is used twice; give each entry its own name` });
+      seen.add(entry.name);
+    }
+  })
+  .meta({ description: "Plugin modules (files or npm packages) loaded at start and on every reload; a reload re-imports a file that changed (docs/plugins.md)." });
 
 export const middlewareSchema = z.discriminatedUnion("type", [
   builtinMiddlewareSchemas.headers,
@@ -523,6 +551,7 @@ export const configSchema = z
     routers: z.record(nameKey, routerSchema).default({}).meta({ description: "Routers by name, for any host not owned by a tenant (and as a fallback for tenants' hosts)." }),
     tenants: z.record(nameKey, tenantSchema).default({}).meta({ description: "Tenants by name." }),
     middlewares: z.record(nameKey, middlewareSchema).default({}).meta({ description: "Middlewares by name, referenced from routers." }),
+    plugins: pluginsSchema,
     proxy: proxySchema.meta({ description: "How requests are forwarded: trusted proxies and forwarding headers." }),
     shutdown: z
       .strictObject({
@@ -560,6 +589,7 @@ export type RouterConfig = DivisorConfig["routers"][string];
 export type PathMatch = z.output<typeof pathMatchSchema>;
 export type HeaderMatch = z.output<typeof headerMatchSchema>;
 export type MiddlewareConfig = DivisorConfig["middlewares"][string];
+export type PluginEntryConfig = DivisorConfig["plugins"][number];
 export type TenantConfig = DivisorConfig["tenants"][string];
 export type ProxyConfig = DivisorConfig["proxy"];
 export type ProviderEntryConfig = DivisorConfig["providers"][number];

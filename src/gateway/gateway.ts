@@ -1,4 +1,5 @@
 import type net from "node:net";
+import { dirname, resolve } from "node:path";
 import type { AdminServer } from "../admin/server.js";
 import type { AdminGateway } from "../admin/types.js";
 import { validateConfig } from "../config/load.js";
@@ -19,16 +20,25 @@ import { describeFailure, type GatewayLoggers, GatewayLogs } from "../observabil
 import { MiddlewareStates } from "../middleware/state.js";
 import { type Composition, ProviderManager, type ProviderSnapshot } from "../providers/manager.js";
 import { GatewayUpstreamClient } from "../middleware/upstream-client.js";
-import { compileRuntime, type RuntimeLogging } from "./runtime.js";
+import { compileRuntime, emptyRuntime, type RuntimeLogging } from "./runtime.js";
 import { loadLuaRuntimeFor } from "../middleware/lua/vm.js";
 import { type SavedSplitWeights, type SplitSnapshot, SplitWeights } from "./split-weights.js";
 import { TracingOwner } from "./tracing.js";
+import { GatewayPlugins } from "./plugins.js";
 
 export interface GatewayOptions {
-  /** User plugins, referenced from the config as `{ type: plugin, plugin: <name> }`. */
+  /**
+   * User plugins passed in code, referenced from the config as `{ type: plugin, plugin: <name> }`
+   * (besides those the config's `plugins:` loads from files and packages). Their
+   * `init` runs in listen(), `reload` on every reload, `close` in close().
+   */
   // biome-ignore lint/suspicious/noExplicitAny: each plugin has its own options type
   plugins?: readonly Plugin<any>[];
-  /** Where the config came from, for error messages ("<config>" by default). */
+  /**
+   * Where the config came from, for error messages ("<config>" by default). When it
+   * is a file path, the `from` of the config's `plugins:` is resolved from its
+   * directory; otherwise from the current directory.
+   */
   source?: string;
   /**
    * Your pino logger: the gateway's lines go to it, as child loggers with a
@@ -203,7 +213,16 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
   private readonly tracing = new TracingOwner();
   /** Split weights set at run time, kept across reloads that keep the router's split. */
   private readonly splitWeights: SplitWeights;
-  private readonly plugins: ReadonlyMap<string, Plugin<unknown>>;
+  /** The plugins passed in code and those the config loads, with their lifecycle. */
+  private readonly plugins: GatewayPlugins;
+  /** The directory the config's `plugins[].from` are resolved from. */
+  private readonly pluginBase: string;
+  /** False until listen() has loaded the config's plugins (and compiled the first table) when that needs async work. */
+  private started: boolean;
+  /** The start in progress (plugins loading), while there is one. */
+  private starting: Promise<void> | null = null;
+  /** State handed to restoreState before the first table was compiled. */
+  private pendingState: SavedState | undefined = undefined;
   readonly source: string;
   readonly loadConfig: (() => Promise<DivisorConfigInput | DivisorConfig>) | undefined;
   /** Reloads run one at a time, in the order asked (SIGHUP, --watch, admin API). */
@@ -227,11 +246,12 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
   constructor(config: DivisorConfigInput | DivisorConfig, options: GatewayOptions) {
     this.source = options.source ?? "<config>";
     this.loadConfig = options.loadConfig;
-    this.plugins = new Map((options.plugins ?? []).map((p) => [p.name, p as Plugin<unknown>]));
     this.current = validateConfig(config, this.source);
     this.base = this.current;
     const logging = this.current.logging;
     this.logs = new GatewayLogs(options.logger ?? createLogger({ level: logging.level, format: logging.format }), logging);
+    this.plugins = new GatewayPlugins(new Map((options.plugins ?? []).map((p) => [p.name, p as Plugin<unknown>])), this.logs.get("middleware"), (name) => this.gatewayMetrics.pluginImported(name));
+    this.pluginBase = this.source.startsWith("<") ? process.cwd() : dirname(resolve(this.source));
     this.accessSinks = new AccessLogSinks(this.logs.get("access"));
     this.gatewayMetrics = new GatewayMetrics(this.current.metrics);
     this.registry = new BackendRegistry(boundsInMs(this.current.metrics.buckets), this.logs);
@@ -244,11 +264,14 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
       splits: () => this.splits(),
       providers: () => this.providerManager.snapshots(),
     };
-    const live = new Set<string>();
-    this.runtime = compileRuntime(this.current, this.registry, this.plugins, live, this.gatewayMetrics, this.runtimeLogging(), null, this.middlewareStates, this.upstream);
+    this.sweeper.every(() => this.registry.sweep(performance.now()));
+    // Plugins to import or to init first: the first table is compiled by listen().
+    this.started = !this.plugins.needsPreparing(this.current.plugins);
+    this.runtime = emptyRuntime(this.current);
+    if (!this.started) return;
+    this.runtime = compileRuntime(this.current, this.registry, this.plugins.startWithoutPreparing(), new Set(), this.gatewayMetrics, this.runtimeLogging(), null, this.middlewareStates, this.upstream);
     // Health checks start with the configuration, not with the first request.
     this.registry.startChecks();
-    this.sweeper.every(() => this.registry.sweep(performance.now()));
   }
 
   get config(): DivisorConfig {
@@ -299,6 +322,10 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
   }
 
   restoreState(state: SavedState): void {
+    if (!this.started) {
+      this.pendingState = state;
+      return;
+    }
     if (state.splitWeights !== undefined) this.splitWeights.restore(this.runtime, state.splitWeights);
   }
 
@@ -366,7 +393,31 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
     return { sinks: this.accessSinks, middlewareLog: this.logs.get("middleware") };
   }
 
+  /** Load the config's plugins, run their init, and compile the first table (when the constructor could not). */
+  private async start(): Promise<void> {
+    await loadLuaRuntimeFor(this.current);
+    const prepared = await this.plugins.prepare(this.current.plugins, this.pluginBase, this.source);
+    try {
+      this.runtime = compileRuntime(this.current, this.registry, prepared.byName, new Set(), this.gatewayMetrics, this.runtimeLogging(), null, this.middlewareStates, this.upstream);
+    } catch (err) {
+      await prepared.abort();
+      throw err;
+    }
+    prepared.commit();
+    this.started = true;
+    this.registry.startChecks();
+    if (this.pendingState !== undefined) this.restoreState(this.pendingState);
+    this.pendingState = undefined;
+  }
+
   async listen(): Promise<BoundAddress[]> {
+    if (!this.started) {
+      // One start even when listen() is called again before the first one finished.
+      this.starting ??= this.start().finally(() => {
+        this.starting = null;
+      });
+      await this.starting;
+    }
     if (this.current.demo !== undefined && this.demo === null) {
       // Loaded only when configured: demo backends use node:http, which the gateway itself never needs.
       const { startDemoBackends } = await import("../demo/backends.js");
@@ -530,21 +581,32 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
   private async install(validated: DivisorConfig, edges: boolean): Promise<void> {
     // The Lua runtime (WebAssembly) loads only when a lua middleware is configured, by the file or a provider.
     await loadLuaRuntimeFor(validated);
+    // Every plugin of the new config is loaded (and its init or reload done) before anything else changes.
+    const plugins = await this.plugins.prepare(validated.plugins, this.pluginBase, this.source);
     const live = new Set<string>();
-    // Compiled without a tracer first: a config the compiler refuses loads no SDK.
-    let runtime = compileRuntime(validated, this.registry, this.plugins, live, this.gatewayMetrics, this.runtimeLogging(), null, this.middlewareStates, this.upstream);
-    const tracing = await this.tracing.prepare(validated.tracing);
+    let runtime: RuntimeTable;
+    let tracing: Awaited<ReturnType<TracingOwner["prepare"]>>;
     try {
-      if (edges && this.listenerByAddress.size > 0) {
-        await this.syncListeners(validated.listeners);
-        await this.syncAdmin(validated);
+      // Compiled without a tracer first: a config the compiler refuses loads no SDK.
+      runtime = compileRuntime(validated, this.registry, plugins.byName, live, this.gatewayMetrics, this.runtimeLogging(), null, this.middlewareStates, this.upstream);
+      tracing = await this.tracing.prepare(validated.tracing);
+      try {
+        if (edges && this.listenerByAddress.size > 0) {
+          await this.syncListeners(validated.listeners);
+          await this.syncAdmin(validated);
+        }
+      } catch (err) {
+        tracing.abort();
+        throw err;
       }
     } catch (err) {
-      tracing.abort();
+      await plugins.abort();
       throw err;
     }
     runtime = { ...runtime, tracer: tracing.tracer };
     tracing.commit();
+    plugins.commit();
+    this.started = true;
     // Before the table serves its first request, so no request sees the file's weights in between.
     this.splitWeights.carryOver(runtime);
     this.current = validated;
@@ -575,6 +637,7 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
     for (const l of listeners) l.destroyAll();
     this.registry.destroyAll();
     this.middlewareStates.close();
+    await this.plugins.close();
     this.upstream.close();
     this.sweeper.close();
     if (this.admin !== null) await this.admin.close();

@@ -124,3 +124,8 @@ function routeTemplate(path: PathMatch | undefined): string | null {
 function unknownReference(path: string, message: string): ConfigError {
   return new ConfigError([{ file: "<config>", line: 0, column: 0, path: `routers.${path}`, message }]);
 }
+
+/** A table with no router and no service: what a gateway holds until listen() has loaded its plugins and compiled the real one. */
+export function emptyRuntime(config: DivisorConfig): RuntimeTable {
+  return { routers: compileRouterTable<RouteTarget>([], {}), services: new Map(), forwarding: compileForwarding(config.proxy), unrouted: null, tracer: null, access: null, middlewareLog: null };
+}

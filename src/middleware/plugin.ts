@@ -14,7 +14,7 @@
  *
  * Phases may return a promise; a phase that returns nothing costs no await.
  */
-import type { z } from "zod";
+import type { StandardSchemaV1 } from "@standard-schema/spec";
 import type { HeaderList } from "../http1/headers.js";
 import type { Logger } from "../observability/logger.js";
 import type { PluginMetrics } from "../observability/metrics/plugin-metrics.js";
@@ -234,13 +234,45 @@ export interface PluginContext {
 }
 
 /**
- * A plugin: a named factory of middlewares, with an optional zod schema for its
- * options (validated when the config is compiled; errors name the middleware).
+ * What a plugin's lifecycle hooks (`init`, `reload`) get: where it was loaded from
+ * and the gateway's logger. One plugin may serve several middlewares; this context
+ * belongs to the plugin, not to one of them.
+ */
+export interface PluginLifecycleContext {
+  /** The name the config's middlewares use for it (`plugins[].name`, or the plugin's own for one passed in code). */
+  readonly name: string;
+  /** The module's resolved file URL, for a plugin loaded through the config's `plugins:`; undefined for one passed in code. */
+  readonly from: string | undefined;
+  /** The gateway's "middleware" logger. */
+  readonly log: Logger;
+}
+
+/**
+ * An options schema: any Standard Schema validator (zod 3.24+ and 4, valibot,
+ * arktype... from the plugin's own dependencies: no shared copy with Divisor is
+ * needed). Validation must be synchronous. Errors are reported as config errors at
+ * `middlewares.<name>.options.<path>`.
+ */
+export type PluginOptionsSchema<Options> = StandardSchemaV1<unknown, Options>;
+
+/**
+ * A plugin: a named factory of middlewares, with an optional schema for its
+ * options (validated when the config is compiled; errors name the middleware and
+ * the option) and optional lifecycle hooks:
+ *
+ * - `init(context)` once per load of the plugin (gateway start; a reload that
+ *   re-imports a changed plugin file), before any `create`; may be async, and the
+ *   gateway waits; a throw refuses the start or the reload.
+ * - `create(options, context)` once per middleware that uses it, at every load and reload.
+ * - `reload(context)` on every configuration reload that keeps this plugin loaded
+ *   (same module), before its middlewares are created again; a throw refuses the reload.
+ * - `close()` when the plugin is unloaded: gateway close, a reload that drops it
+ *   from `plugins:` or replaces it with a re-imported file. Errors are logged.
  *
  * @example
  * import { definePlugin } from "divisor";
  * import { z } from "zod";
- * export const requestId = definePlugin({
+ * export default definePlugin({
  *   name: "request-id",
  *   schema: z.object({ header: z.string().default("x-request-id") }),
  *   create: ({ header }) => ({
@@ -250,11 +282,17 @@ export interface PluginContext {
  */
 export interface Plugin<Options = unknown> {
   readonly name: string;
-  readonly schema?: z.ZodType<Options>;
+  readonly schema?: PluginOptionsSchema<Options>;
+  init?(context: PluginLifecycleContext): Awaitable<void>;
+  reload?(context: PluginLifecycleContext): Awaitable<void>;
   create(options: Options, context: PluginContext): Middleware;
+  close?(): Awaitable<void>;
 }
 
-/** Identity helper that gives a plugin definition its types. */
+/**
+ * Identity helper that gives a plugin definition its types; a module loaded
+ * through the config's `plugins:` exports its result as `default` (or as `plugin`).
+ */
 export function definePlugin<Options>(plugin: Plugin<Options>): Plugin<Options> {
   return plugin;
 }

@@ -22,6 +22,7 @@ import { redirectPlugin } from "./redirect/index.js";
 import { securityHeadersPlugin } from "./security-headers/index.js";
 import { rewritePathPlugin } from "./rewrite-path/index.js";
 import { stripPrefixPlugin } from "./strip-prefix/index.js";
+import { validatePluginOptions } from "./plugin-options.js";
 import { CLOSED_UPSTREAM_CLIENT, type UpstreamClient } from "./upstream-client.js";
 
 /** Built-in middlewares by `type`; each is a plugin on the public interface. */
@@ -70,26 +71,11 @@ export function createMiddleware(
           line: 0,
           column: 0,
           path: `${where}.plugin`,
-          message: `no plugin named "${config.plugin}" is registered (${known.length === 0 ? "none are" : `registered: ${known.join(", ")}`}); pass it to createGateway(config, { plugins: [...] })`,
+          message: `no plugin named "${config.plugin}" is loaded (${known.length === 0 ? "none are" : `loaded: ${known.join(", ")}`}); add it to the config's plugins: [{ name: ${config.plugin}, from: <file or package> }], or pass it to createGateway(config, { plugins: [...] })`,
         },
       ]);
     }
-    let options: unknown = config.options;
-    if (plugin.schema !== undefined) {
-      const parsed = plugin.schema.safeParse(config.options ?? {});
-      if (!parsed.success) {
-        throw new ConfigError(
-          parsed.error.issues.map((issue) => ({
-            file: "<config>",
-            line: 0,
-            column: 0,
-            path: [`${where}.options`, ...issue.path.map(String)].join("."),
-            message: issue.message,
-          })),
-        );
-      }
-      options = parsed.data;
-    }
+    const options = validatePluginOptions(plugin.schema, config.options, where, "<config>");
     return plugin.create(options, context);
   }
   return BUILTINS[config.type]!.create(config as never, context);

@@ -120,3 +120,13 @@ describe("summaryBlock", () => {
     assert.deepEqual(lines.slice(i + 1).map((l) => l.trim().split(/\s+/)), [["divisor-https", "/", "nginx-https", "1.60x", "0.75x"]]);
   });
 });
+
+describe("ratioLines with a middleware row", () => {
+  it("prints the divisor-plugin row's cost over divisor, and nothing without it", () => {
+    const lines = ratioLines([target("divisor", 40_000, 20, 40, 90), target("divisor-plugin", 36_000, 23, 41, 95)]);
+    const line = lines.find((l) => l.includes("divisor-plugin / divisor"));
+    assert.ok(line !== undefined, `a cost line: ${lines.join("\n")}`);
+    assert.match(line, /1\.15x\s+0\.90x\s+\+3\.0 µs\/req/, "CPU and req/s ratios and the extra CPU per request");
+    assert.ok(!ratioLines([target("divisor", 40_000, 20, 40, 90)]).some((l) => l.includes("cost over divisor")), "no section without the row");
+  });
+});

@@ -83,6 +83,8 @@ export class GatewayMetrics {
   /** Families middlewares declared through their PluginContext. */
   readonly plugins = new PluginMetricsRegistry();
   private reloads = { success: 0, failure: 0 };
+  /** Imports of each `plugins:` entry's module (the start's, and a reload's of a changed file), by entry name. */
+  private readonly pluginImports = new Map<string, number>();
   private lastReloadOk = true;
   private lastSuccessAt = Date.now() / 1000;
   private lastAttemptAt = 0;
@@ -124,6 +126,11 @@ export class GatewayMetrics {
       this.lastSuccessAt = Date.now() / 1000;
     } else this.reloads.failure++;
     this.lastReloadOk = ok;
+  }
+
+  /** A `plugins:` entry's module was imported (at start, or again because its file changed). */
+  pluginImported(name: string): void {
+    this.pluginImports.set(name, (this.pluginImports.get(name) ?? 0) + 1);
   }
 
   /** Reload counts and the last one's result, for the admin API's /api/runtime. */
@@ -349,6 +356,8 @@ export class GatewayMetrics {
     w.sample([], this.lastReloadOk ? 1 : 0);
     w.family("divisor_config_last_reload_success_timestamp_seconds", "gauge", "When the configuration in force was loaded (Unix time).", "seconds");
     w.sample([], this.lastSuccessAt);
+    w.family("divisor_plugin_imports", "counter", "Imports of each plugins: entry's module: one at start, one more for each reload that found its files changed.");
+    for (const [name, count] of this.pluginImports) w.sample([["plugin", name]], count);
   }
 }
 
