@@ -10,6 +10,14 @@ import { startDnsServer, type TestDnsServer } from "../helpers/dns-server.js";
 import { freePort, startBackend, type TestBackend } from "../helpers/net.js";
 import { startPebble, type TestPebble } from "../helpers/pebble.js";
 
+/** The value of the first sample of `family` whose labels include `labels` (e.g. 'result="issued"'), or undefined. */
+function sample(text: string, family: string, labels = ""): number | undefined {
+  for (const line of text.split("\n")) {
+    if (line.startsWith(`${family}{`) && line.includes(labels)) return Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return undefined;
+}
+
 type AcmeInput = NonNullable<NonNullable<DivisorConfigInput["listeners"]>[number]["tls"]>["acme"];
 
 describe("ACME against a real pebble: certificates issued, served, stored and renewed", () => {
@@ -20,7 +28,6 @@ describe("ACME against a real pebble: certificates issued, served, stored and re
   let httpPort: number;
   let tlsPort: number;
   let root: string;
-  const gateways: Gateway[] = [];
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "divisor-acme-"));
@@ -33,7 +40,6 @@ describe("ACME against a real pebble: certificates issued, served, stored and re
   });
 
   after(async () => {
-    for (const g of gateways) await g.close({ gracePeriodMs: 200 });
     await backend.close();
     await pebble.stop();
     await dns.close();
@@ -44,30 +50,127 @@ describe("ACME against a real pebble: certificates issued, served, stored and re
     return { directory: pebble.directory, termsOfServiceAgreed: true, caCertificate: pebble.tlsCa, storage: { type: "file", path: join(dir, "storage") }, ...extra } as NonNullable<AcmeInput>;
   }
 
-  async function start(acmeConfig: NonNullable<AcmeInput>): Promise<Gateway> {
+  /** Runs `fn` with a gateway whose plain and HTTPS listeners are on the ports pebble validates; closes it after. */
+  async function withGateway(acmeConfig: NonNullable<AcmeInput>, fn: (gw: Gateway) => Promise<void>): Promise<void> {
     const gw = createGateway({
-      logging: { level: "error" },
+      logging: { level: "fatal" },
       listeners: [{ address: `127.0.0.1:${httpPort}` }, { address: `127.0.0.1:${tlsPort}`, tls: { acme: acmeConfig } }],
       services: { app: { backends: [backend.address] } },
       routers: { all: { service: "app" } },
     });
-    gateways.push(gw);
-    await gw.listen();
-    return gw;
-  }
-
-  async function stop(gw: Gateway): Promise<void> {
-    await gw.close({ gracePeriodMs: 200 });
-    gateways.splice(gateways.indexOf(gw), 1);
+    try {
+      await gw.listen();
+      await fn(gw);
+    } finally {
+      await gw.close({ gracePeriodMs: 200 });
+    }
   }
 
   test("a configured host gets a certificate over HTTP-01 that chains to pebble's root, names the host, and is served", async () => {
-    const gw = await start(acme({ hosts: ["shop.example.com"], storage: { type: "file", path: join(dir, "http01") } }));
+    await withGateway(acme({ hosts: ["shop.example.com"], storage: { type: "file", path: join(dir, "http01") } }), async (gw) => {
     await eventually("the certificate is served", async () => (await tlsGet(tlsPort, "shop.example.com", root)).authorized);
     const served = await tlsGet(tlsPort, "shop.example.com", root);
     assert.equal(served.subjectAltName, "DNS:shop.example.com", "the certificate names the host");
     assert.match(served.response, /^HTTP\/1\.1 200[\s\S]*backend saw shop\.example\.com/, "the request went through to the backend over the issued certificate");
-    assert.match(await gw.metrics(), /divisor_acme_orders_total\{listener="127\.0\.0\.1:\d+",result="issued"\} 1/, "one order issued");
-    await stop(gw);
+    assert.equal(sample(await gw.metrics(), "divisor_acme_orders_total", 'result="issued"'), 1, "one order issued");
+    });
+  });
+
+  test("a restarted gateway serves the certificate from its storage without ordering again", async () => {
+    const storage = { type: "file" as const, path: join(dir, "http01") };
+    const before = await tlsGet(tlsPort, "shop.example.com", root).catch(() => null);
+    assert.equal(before, null, "nothing listens between the two gateways");
+    await withGateway(acme({ hosts: ["shop.example.com"], storage }), async (gw) => {
+    await eventually("the stored certificate is served", async () => (await tlsGet(tlsPort, "shop.example.com", root)).authorized);
+    assert.equal(sample(await gw.metrics(), "divisor_acme_orders_total"), undefined, "no order was made");
+    const listener = adminGatewayOf(gw).listeners().find((l) => l.protocol === "https")!;
+    assert.deepEqual(listener.acme?.certificates.map((c) => c.name), ["shop.example.com"], "the admin API lists the managed certificate");
+    assert.ok(listener.certificates?.some((c) => c.names.includes("shop.example.com") && !c.default), "the certificate is in force, not as the default");
+    });
+  });
+
+  test("tls-alpn-01: pebble's validation handshake (ALPN acme-tls/1) gets the challenge certificate, and the issued one is served", async () => {
+    await withGateway(acme({ hosts: ["alpn.example.com"], challenge: "tls-alpn-01", storage: { type: "file", path: join(dir, "alpn") } }), async (gw) => {
+    await eventually("the certificate is served", async () => (await tlsGet(tlsPort, "alpn.example.com", root)).authorized);
+    const text = await gw.metrics();
+    assert.ok((sample(text, "divisor_acme_challenge_responses_total", 'type="tls-alpn-01"') ?? 0) >= 1, "the validation was answered over TLS-ALPN");
+    assert.equal(sample(text, "divisor_acme_challenge_responses_total", 'type="http-01"'), undefined, "no HTTP-01 request was answered");
+    const plain = await tlsGet(tlsPort, "alpn.example.com", root, ["http/1.1"]);
+    assert.match(plain.response, /^HTTP\/1\.1 200/, "ordinary handshakes on the same port still reach the router");
+    });
+  });
+
+  test("on demand: the first handshake for an allowed name waits for its certificate; concurrent ones share one order; other names get the default certificate and order nothing", async () => {
+    await withGateway(acme({ onDemand: { allow: ["*.customers.example.com"] }, storage: { type: "file", path: join(dir, "on-demand") } }), async (gw) => {
+    const first = await Promise.all([1, 2, 3, 4].map(() => tlsGet(tlsPort, "acme-corp.customers.example.com", root)));
+    for (const h of first) {
+      assert.ok(h.authorized, `the first handshakes get the issued certificate (${h.authorizationError})`);
+      assert.equal(h.subjectAltName, "DNS:acme-corp.customers.example.com", "it names the tenant's host");
+    }
+    const text = await gw.metrics();
+    assert.equal(sample(text, "divisor_acme_orders_total", 'result="issued"'), 1, "four concurrent handshakes made one order");
+    const denied = await tlsGet(tlsPort, "evil.example.net", root);
+    assert.equal(denied.authorized, false, "a name outside the allow-list gets no trusted certificate");
+    assert.equal(denied.subjectAltName, "DNS:divisor.invalid", "it gets the self-signed default");
+    const deep = await tlsGet(tlsPort, "a.b.customers.example.com", root);
+    assert.equal(deep.subjectAltName, "DNS:divisor.invalid", "a wildcard allows one label only");
+    const after = await gw.metrics();
+    assert.equal(sample(after, "divisor_acme_orders_total", 'result="issued"'), 1, "the refused names ordered nothing");
+    assert.equal(sample(after, "divisor_acme_on_demand_refusals_total", 'reason="not-allowed"'), 2, "both refusals are counted");
+    });
+  });
+
+  test("an order pebble cannot validate fails with the ACME problem, backs off, and leaves the default certificate served", async () => {
+    // The DNS server sends pebble's validation of this name to an address nothing listens on.
+    dns.answers.set("broken.customers.example.com", "127.0.0.2");
+    await withGateway(acme({ onDemand: { allow: ["*.customers.example.com"] }, backoff: { initial: "1h" }, storage: { type: "file", path: join(dir, "backoff") } }), async (gw) => {
+    const h = await tlsGet(tlsPort, "broken.customers.example.com", root);
+    assert.equal(h.subjectAltName, "DNS:divisor.invalid", "the handshake falls back to the default certificate");
+    await eventually("the order has failed", async () => sample(await gw.metrics(), "divisor_acme_orders_total", 'result="failed"') === 1);
+    const snapshot = adminGatewayOf(gw).listeners().find((l) => l.protocol === "https")!.acme!;
+    const failure = snapshot.failures.find((f) => f.name === "broken.customers.example.com");
+    assert.ok(failure !== undefined, "the admin API lists the failing name");
+    assert.match(failure.error, /urn:ietf:params:acme:error:\w+/, `the error names the ACME problem type (${failure.error})`);
+    assert.ok(Date.parse(failure.retryAt) > Date.now() + 50 * 60_000, "the next order waits for the backoff");
+    await tlsGet(tlsPort, "broken.customers.example.com", root);
+    const text = await gw.metrics();
+    assert.equal(sample(text, "divisor_acme_orders_total", 'result="failed"'), 1, "the second handshake made no new order");
+    assert.equal(sample(text, "divisor_acme_on_demand_refusals_total", 'reason="backoff"'), 1, "it was refused for the backoff");
+    });
+  });
+});
+
+describe("ACME renewal against a pebble issuing short-lived certificates", () => {
+  test("a certificate is renewed before it expires and the new one is served", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "divisor-acme-renew-"));
+    const dns = await startDnsServer();
+    const httpPort = await freePort();
+    const tlsPort = await freePort();
+    const pebble = await startPebble(dir, { httpPort, tlsPort, dnsServer: dns.address, validitySeconds: 9 });
+    const gw = createGateway({
+      logging: { level: "fatal" },
+      listeners: [
+        { address: `127.0.0.1:${httpPort}` },
+        { address: `127.0.0.1:${tlsPort}`, tls: { acme: { directory: pebble.directory, termsOfServiceAgreed: true, caCertificate: pebble.tlsCa, hosts: ["short.example.com"], storage: { type: "file", path: join(dir, "storage") } } } },
+      ],
+      routers: {},
+    });
+    try {
+      await gw.listen();
+      const root = await pebble.root();
+      await eventually("the first certificate is served", async () => (await tlsGet(tlsPort, "short.example.com", root)).authorized);
+      const first = await tlsGet(tlsPort, "short.example.com", root);
+      await eventually("a renewed certificate is served", async () => (await tlsGet(tlsPort, "short.example.com", root)).fingerprint !== first.fingerprint, 30_000);
+      const renewed = await tlsGet(tlsPort, "short.example.com", root);
+      assert.ok(renewed.authorized, "the renewed certificate chains to pebble's root");
+      assert.ok(renewed.notAfter > first.notAfter, "it expires later than the first");
+      assert.ok(first.notAfter > Date.now() - 1000, "the first was replaced before it expired");
+      assert.ok((sample(await gw.metrics(), "divisor_acme_renewals_total") ?? 0) >= 1, "the renewal is counted");
+    } finally {
+      await gw.close({ gracePeriodMs: 200 });
+      await pebble.stop();
+      await dns.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

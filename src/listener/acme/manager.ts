@@ -7,7 +7,7 @@ import tls from "node:tls";
 import type { AcmeConfig } from "../../config/schema-acme.js";
 import type { Logger } from "../../observability/logger.js";
 import { readPem, type PemPair } from "../tls.js";
-import { AcmeAccount, AcmeOrderError, type ChallengePublisher } from "./order.js";
+import { AcmeAccount, AcmeOrderError, type AcmeProblem, type ChallengePublisher } from "./order.js";
 import type { AcmeRegistry } from "./registry.js";
 import { type AcmeStats, bump } from "./stats.js";
 import { type AcmeStorage, openStorage } from "./storage.js";
@@ -23,6 +23,8 @@ export interface ManagedCertificate extends PemPair {
 const LOCK_TTL_MS = 10 * 60_000;
 /** How often an instance waiting for another's order looks at the storage again. */
 const LOCK_POLL_MS = 500;
+/** Renewal timers fire up to this share of a certificate's lifetime before its renewal time. */
+const RENEW_JITTER = 0.1;
 /** Longest a timer may wait in Node (2^31-1 ms); later renewals re-arm. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** How long an ask endpoint's answer is remembered, and how long it may take. */
@@ -33,6 +35,16 @@ const ASK_TIMEOUT_MS = 5_000;
 export function renewalTime(notBefore: number, notAfter: number, renewBefore: number): number {
   const lifetime = Math.max(0, notAfter - notBefore);
   return notAfter - Math.min(renewBefore, lifetime / 3);
+}
+
+/**
+ * How long to wait before the next order of a name after its `failures`-th failure in
+ * a row: doubling from backoff.initial up to backoff.max, and at least the server's
+ * Retry-After (a rateLimited answer says when orders are accepted again).
+ */
+export function backoffDelay(failures: number, backoff: { initial: number; max: number }, problem: AcmeProblem | null): number {
+  const wait = Math.min(backoff.max, backoff.initial * 2 ** Math.max(0, failures - 1));
+  return problem?.retryAfterMs == null ? wait : Math.max(wait, problem.retryAfterMs);
 }
 
 /** Whether `name` matches one of the patterns (exact, or "*." + exactly one more label). */
@@ -184,8 +196,9 @@ export class AcmeManager implements ChallengePublisher {
     return p;
   }
 
+  /** Whether a certificate is in its renewal window (which starts where the earliest jittered renewal timer fires). */
   private due(c: ManagedCertificate): boolean {
-    return Date.now() >= renewalTime(c.notBefore, c.notAfter, this.config.renewBefore);
+    return Date.now() >= renewalTime(c.notBefore, c.notAfter, this.config.renewBefore) - (c.notAfter - c.notBefore) * RENEW_JITTER;
   }
 
   private async stored(name: string): Promise<ManagedCertificate | null> {
@@ -265,10 +278,8 @@ export class AcmeManager implements ChallengePublisher {
     if (this.closed) return;
     const previous = this.failures.get(name);
     const count = (previous?.count ?? 0) + 1;
-    const b = this.config.backoff;
-    let wait = Math.min(b.max, b.initial * 2 ** (count - 1));
     const rateLimited = err instanceof AcmeOrderError && err.rateLimited;
-    if (err instanceof AcmeOrderError && err.problem?.retryAfterMs != null) wait = Math.max(wait, err.problem.retryAfterMs);
+    const wait = backoffDelay(count, this.config.backoff, err instanceof AcmeOrderError ? err.problem : null);
     const message = (err as Error).message;
     const until = Date.now() + wait;
     this.failures.set(name, { count, until, error: message });
@@ -298,7 +309,7 @@ export class AcmeManager implements ChallengePublisher {
     if (old !== undefined) clearTimeout(old);
     const lifetime = cert.notAfter - cert.notBefore;
     // Jitter earlier by up to 10% of the lifetime, so instances and names spread out.
-    const at = renewalTime(cert.notBefore, cert.notAfter, this.config.renewBefore) - Math.random() * lifetime * 0.1;
+    const at = renewalTime(cert.notBefore, cert.notAfter, this.config.renewBefore) - Math.random() * lifetime * RENEW_JITTER;
     const wait = Math.max(0, at - Date.now());
     const t = setTimeout(() => {
       this.renewTimers.delete(cert.name);
