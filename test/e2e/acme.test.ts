@@ -50,14 +50,18 @@ describe("ACME against a real pebble: certificates issued, served, stored and re
     return { directory: pebble.directory, termsOfServiceAgreed: true, caCertificate: pebble.tlsCa, storage: { type: "file", path: join(dir, "storage") }, ...extra } as NonNullable<AcmeInput>;
   }
 
-  /** Runs `fn` with a gateway whose plain and HTTPS listeners are on the ports pebble validates; closes it after. */
-  async function withGateway(acmeConfig: NonNullable<AcmeInput>, fn: (gw: Gateway) => Promise<void>): Promise<void> {
-    const gw = createGateway({
+  function configFor(acmeConfig: NonNullable<AcmeInput>, plain: Record<string, unknown> = {}): DivisorConfigInput {
+    return {
       logging: { level: "fatal" },
-      listeners: [{ address: `127.0.0.1:${httpPort}` }, { address: `127.0.0.1:${tlsPort}`, tls: { acme: acmeConfig } }],
+      listeners: [{ address: `127.0.0.1:${httpPort}`, ...plain }, { address: `127.0.0.1:${tlsPort}`, tls: { acme: acmeConfig } }],
       services: { app: { backends: [backend.address] } },
       routers: { all: { service: "app" } },
-    });
+    };
+  }
+
+  /** Runs `fn` with a gateway whose plain and HTTPS listeners are on the ports pebble validates; closes it after. */
+  async function withGateway(acmeConfig: NonNullable<AcmeInput> | DivisorConfigInput, fn: (gw: Gateway) => Promise<void>): Promise<void> {
+    const gw = createGateway("listeners" in acmeConfig ? (acmeConfig as DivisorConfigInput) : configFor(acmeConfig as NonNullable<AcmeInput>));
     try {
       await gw.listen();
       await fn(gw);
@@ -136,6 +140,62 @@ describe("ACME against a real pebble: certificates issued, served, stored and re
     const text = await gw.metrics();
     assert.equal(sample(text, "divisor_acme_orders_total", 'result="failed"'), 1, "the second handshake made no new order");
     assert.equal(sample(text, "divisor_acme_on_demand_refusals_total", 'reason="backoff"'), 1, "it was refused for the backoff");
+    });
+  });
+
+  test("the plain listener answers ACME validations before redirectToHttps, and unknown tokens with 404", async () => {
+    await withGateway(configFor(acme({ hosts: ["redirect.example.com"], storage: { type: "file", path: join(dir, "redirect") } }), { redirectToHttps: { port: tlsPort } }), async () => {
+      await eventually("the certificate is served", async () => (await tlsGet(tlsPort, "redirect.example.com", root)).authorized);
+      const unknown = await fetch(`http://127.0.0.1:${httpPort}/.well-known/acme-challenge/no-such-token`, { redirect: "manual" });
+      assert.equal(unknown.status, 404, "an unknown token is not found");
+      assert.match(await unknown.text(), /no ACME challenge is in progress/, "and says why");
+      const other = await fetch(`http://127.0.0.1:${httpPort}/shop`, { redirect: "manual" });
+      assert.equal(other.status, 308, "other paths are still redirected");
+    });
+  });
+
+  test("on demand with ask: only names the ask endpoint accepts are ordered", async () => {
+    const asked: string[] = [];
+    const ask = await startBackend((req, res) => {
+      const domain = new URL(req.url ?? "/", "http://x").searchParams.get("domain") ?? "";
+      asked.push(domain);
+      res.statusCode = domain === "yes.customers.example.com" ? 200 : 403;
+      res.end();
+    });
+    try {
+      await withGateway(acme({ onDemand: { allow: ["*.customers.example.com"], ask: `http://${ask.address}/check` }, storage: { type: "file", path: join(dir, "ask") } }), async (gw) => {
+        const no = await tlsGet(tlsPort, "no.customers.example.com", root);
+        assert.equal(no.subjectAltName, "DNS:divisor.invalid", "a refused name gets the default certificate");
+        const yes = await tlsGet(tlsPort, "yes.customers.example.com", root);
+        assert.ok(yes.authorized, "an accepted name gets its certificate");
+        assert.deepEqual(asked, ["no.customers.example.com", "yes.customers.example.com"], "the endpoint was asked once per name");
+        const text = await gw.metrics();
+        assert.equal(sample(text, "divisor_acme_on_demand_refusals_total", 'reason="ask-refused"'), 1, "the refusal is counted");
+        assert.equal(sample(text, "divisor_acme_orders_total", 'result="issued"'), 1, "one order");
+      });
+    } finally {
+      await ask.close();
+    }
+  });
+
+  test("the on-demand rate limit stops orders past its count, and those handshakes get the default certificate", async () => {
+    await withGateway(acme({ onDemand: { allow: ["*.limited.example.com"], rateLimit: { orders: 1, per: "1h" } }, storage: { type: "file", path: join(dir, "limited") } }), async (gw) => {
+      assert.ok((await tlsGet(tlsPort, "one.limited.example.com", root)).authorized, "the first name is ordered");
+      const second = await tlsGet(tlsPort, "two.limited.example.com", root);
+      assert.equal(second.subjectAltName, "DNS:divisor.invalid", "the second waits for the next period");
+      assert.equal(sample(await gw.metrics(), "divisor_acme_on_demand_refusals_total", 'reason="rate-limited"'), 1, "counted as rate-limited");
+    });
+  });
+
+  test("a reload that adds a host orders only that one, and keeps serving the certificates held", async () => {
+    const storage = { type: "file" as const, path: join(dir, "reload") };
+    await withGateway(acme({ hosts: ["first.example.com"], storage }), async (gw) => {
+      await eventually("the first certificate is served", async () => (await tlsGet(tlsPort, "first.example.com", root)).authorized);
+      const before = (await tlsGet(tlsPort, "first.example.com", root)).fingerprint;
+      await gw.reload(configFor(acme({ hosts: ["first.example.com", "second.example.com"], storage })));
+      assert.equal((await tlsGet(tlsPort, "first.example.com", root)).fingerprint, before, "the held certificate is still served after the reload");
+      await eventually("the added host's certificate is served", async () => (await tlsGet(tlsPort, "second.example.com", root)).authorized);
+      assert.equal(sample(await gw.metrics(), "divisor_acme_orders_total", 'result="issued"'), 2, "one order per host, none again for the first");
     });
   });
 });
