@@ -17,7 +17,11 @@ const hostPatternAcme = z
   .toLowerCase()
   .regex(NAME_RE, { message: 'expected a DNS name like "shop.example.com" or a one-label wildcard like "*.customers.example.com"' });
 
-const url = z.url({ protocol: /^https?$/, error: "expected an http:// or https:// URL" });
+// Plain strings with a pattern (not z.url / z.email): the JSON Schema stays free of "format" keywords editors and validators may not know.
+const url = z
+  .string()
+  .regex(/^https?:\/\/[^\s/]+\S*$/, { message: 'expected an http:// or https:// URL, e.g. "https://acme-v02.api.letsencrypt.org/directory"' })
+  .refine((v) => !/^https?:\/\//.test(v) || URL.canParse(v), { message: "not a valid URL (check the host, and that the port is 1..65535)" });
 
 export const acmeStorageSchema = z
   .discriminatedUnion("type", [
@@ -47,7 +51,10 @@ export const acmeStorageSchema = z
 export const acmeSchema = z
   .strictObject({
     directory: url.meta({ description: 'The ACME server\'s directory URL, e.g. "https://acme-v02.api.letsencrypt.org/directory" (Let\'s Encrypt staging: "https://acme-staging-v02.api.letsencrypt.org/directory").' }),
-    email: z.email().optional().meta({ description: "Contact address given to the ACME server (expiry notices, problems with the account)." }),
+    email: z
+      .string()
+      .regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, { message: 'expected an email address like "ops@example.com"' })
+      .optional().meta({ description: "Contact address given to the ACME server (expiry notices, problems with the account)." }),
     termsOfServiceAgreed: z.boolean().meta({ description: "You agree to the ACME server's terms of service; must be true (the server refuses accounts otherwise)." }),
     challenge: z
       .enum(["http-01", "tls-alpn-01"])
