@@ -189,6 +189,14 @@ export class CertificateSet {
         issues.push({ file, line: 0, column: 0, path: `${where}.clientAuth.ca`, message: `cannot read the client CA: ${describe(err)}; give a readable PEM file's path or the PEM text` });
       }
     }
+    const acmeCa = config.acme?.caCertificate;
+    if (acmeCa !== undefined) {
+      try {
+        new X509Certificate(readPem(acmeCa));
+      } catch (err) {
+        issues.push({ file, line: 0, column: 0, path: `${where}.acme.caCertificate`, message: `cannot read the ACME server's CA certificate: ${describe(err)}; give a readable PEM file's path or the PEM text` });
+      }
+    }
     config.certificates.forEach((c, i) => {
       const cert = loadCertificate(c, config, `${where}.certificates[${i}]`, issues, file, clientCa);
       if (cert !== null) loaded.push(cert);

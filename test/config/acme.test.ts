@@ -52,3 +52,16 @@ describe("tls.acme configuration: bad values are refused with the key and a fix"
     assert.deepEqual(problems({}), ["listeners[0].tls.certificates: an HTTPS listener needs at least one certificate (or acme to get them)"]);
   });
 });
+
+describe("tls.acme files: checked when the configuration loads", () => {
+  test("a caCertificate that cannot be read is a configuration error naming the key", async () => {
+    const { createGateway } = await import("../../src/gateway/gateway.js");
+    const gw = createGateway({ logging: { level: "fatal" }, listeners: [{ address: "127.0.0.1:0", tls: { acme: { ...base, hosts: ["a.example.com"], caCertificate: "/nonexistent/ca.pem" } } }], routers: {} } as never);
+    await assert.rejects(gw.listen(), (err: unknown) => {
+      assert.ok(err instanceof ConfigError, "a ConfigError");
+      assert.match(err.message, /listeners\[0\]\.tls\.acme\.caCertificate[\s\S]*cannot read the ACME server's CA certificate: no such file: \/nonexistent\/ca\.pem/, err.message);
+      return true;
+    });
+    await gw.close();
+  });
+});

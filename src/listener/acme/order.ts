@@ -8,6 +8,7 @@ import crypto from "node:crypto";
 import https from "node:https";
 import { createRequire } from "node:module";
 import type { AcmeConfig } from "../../config/schema-acme.js";
+import { DivisorError } from "../../errors.js";
 import type { AcmeStorage } from "./storage.js";
 
 const requireHere = createRequire(import.meta.url);
@@ -23,13 +24,13 @@ export interface AcmeProblem {
   retryAfterMs: number | null;
 }
 
-/** An order that failed: the message, and the server's problem when it sent one. */
-export class AcmeOrderError extends Error {
+/** An order that failed: the message, and the server's problem when it sent one (logged, and shown in the admin API). */
+export class AcmeOrderError extends DivisorError {
   constructor(
     message: string,
     readonly problem: AcmeProblem | null,
   ) {
-    super(message);
+    super("ERR_ACME_ORDER", message);
   }
   get rateLimited(): boolean {
     return this.problem?.type === "urn:ietf:params:acme:error:rateLimited";
