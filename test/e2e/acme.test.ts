@@ -5,18 +5,10 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { DivisorConfigInput } from "../../src/config/schema.js";
 import { adminGatewayOf, createGateway, type Gateway } from "../../src/gateway/gateway.js";
-import { eventually, tlsGet } from "../helpers/acme.js";
+import { eventually, sample, tlsGet } from "../helpers/acme.js";
 import { startDnsServer, type TestDnsServer } from "../helpers/dns-server.js";
 import { freePort, startBackend, type TestBackend } from "../helpers/net.js";
 import { startPebble, type TestPebble } from "../helpers/pebble.js";
-
-/** The value of the first sample of `family` whose labels include `labels` (e.g. 'result="issued"'), or undefined. */
-function sample(text: string, family: string, labels = ""): number | undefined {
-  for (const line of text.split("\n")) {
-    if (line.startsWith(`${family}{`) && line.includes(labels)) return Number(line.slice(line.lastIndexOf(" ") + 1));
-  }
-  return undefined;
-}
 
 type AcmeInput = NonNullable<NonNullable<DivisorConfigInput["listeners"]>[number]["tls"]>["acme"];
 

@@ -47,3 +47,11 @@ export async function eventually(what: string, check: () => boolean | Promise<bo
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/** The value of the first sample of `family` whose labels include `labels` (e.g. 'result="issued"'), or undefined. */
+export function sample(text: string, family: string, labels = ""): number | undefined {
+  for (const line of text.split("\n")) {
+    if (line.startsWith(`${family}{`) && line.includes(labels)) return Number(line.slice(line.lastIndexOf(" ") + 1));
+  }
+  return undefined;
+}
