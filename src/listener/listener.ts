@@ -13,7 +13,7 @@ import { cidrBlockList, normalizeIp } from "../exchange/forwarding.js";
 import { parseProxyHeader } from "./proxy-protocol.js";
 import { newTcpStats, type TcpStats, TcpTunnel } from "./tcp.js";
 import { CertificateSet, CertificateWatcher, newTlsStats, type TlsStats, tlsFiles, warnValidity } from "./tls.js";
-import { ListenerAcme } from "./acme/listener-acme.js";
+import { acmeIdentity, ListenerAcme } from "./acme/listener-acme.js";
 import type { AcmeRegistry } from "./acme/registry.js";
 
 /** What a listener needs from the gateway that owns it. */
@@ -127,9 +127,12 @@ export class Listener implements ListenerContext {
     if (config.maxConnections > 0) this.server.maxConnections = config.maxConnections;
   }
 
-  /** What decides whether a reload can keep this listener (same protocol and PROXY protocol setting) or must replace it. */
+  /**
+   * What decides whether a reload can keep this listener (same protocol and PROXY protocol
+   * setting, same ACME server and storage) or must replace it.
+   */
   static shapeOf(config: ListenerConfig): string {
-    return `${config.tcp === undefined ? "" : "tcp+"}${config.tls === undefined ? "http" : "https"}${config.tls?.acme === undefined ? "" : "+acme"}${config.proxyProtocol === undefined ? "" : "+proxy"}`;
+    return `${config.tcp === undefined ? "" : "tcp+"}${config.tls === undefined ? "http" : "https"}${config.tls?.acme === undefined ? "" : `+acme:${acmeIdentity(config.tls.acme)}`}${config.proxyProtocol === undefined ? "" : "+proxy"}`;
   }
 
   /**

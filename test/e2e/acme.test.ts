@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -188,6 +188,17 @@ describe("ACME against a real pebble: certificates issued, served, stored and re
       assert.equal((await tlsGet(tlsPort, "first.example.com", root)).fingerprint, before, "the held certificate is still served after the reload");
       await eventually("the added host's certificate is served", async () => (await tlsGet(tlsPort, "second.example.com", root)).authorized);
       assert.equal(sample(await gw.metrics(), "divisor_acme_orders_total", 'result="issued"'), 2, "one order per host, none again for the first");
+    });
+  });
+
+  test("a reload that moves the storage replaces the listener, and the certificates go to the new storage", async () => {
+    const first = join(dir, "move-a");
+    const second = join(dir, "move-b");
+    await withGateway(acme({ hosts: ["moved.example.com"], storage: { type: "file", path: first } }), async (gw) => {
+      await eventually("the certificate is served", async () => (await tlsGet(tlsPort, "moved.example.com", root)).authorized);
+      await gw.reload(configFor(acme({ hosts: ["moved.example.com"], storage: { type: "file", path: second } })));
+      await eventually("the new storage holds the certificate", () => existsSync(join(second, "certificates", "moved.example.com.json")));
+      await eventually("the certificate is served after the reload", async () => (await tlsGet(tlsPort, "moved.example.com", root)).authorized);
     });
   });
 });

@@ -4,6 +4,7 @@
 // tls-alpn-01 validations (ALPN acme-tls/1) to their challenge certificate.
 import type net from "node:net";
 import tls from "node:tls";
+import type { AcmeConfig } from "../../config/schema-acme.js";
 import type { ListenerTlsConfig } from "../../config/schema-tls.js";
 import type { Logger } from "../../observability/logger.js";
 import { CertificateSet } from "../tls.js";
@@ -13,6 +14,14 @@ import type { AcmeRegistry } from "./registry.js";
 
 /** The ALPN protocol of tls-alpn-01 validations (RFC 8737 6.2). */
 const ACME_TLS_ALPN = "acme-tls/1";
+
+/**
+ * What an ACME manager is made with and cannot change in place (its account's server,
+ * the storage it has open, the CA it trusts): a reload that changes it replaces the listener.
+ */
+export function acmeIdentity(config: AcmeConfig): string {
+  return JSON.stringify([config.directory, config.storage, config.caCertificate ?? null]);
+}
 
 export class ListenerAcme {
   readonly manager: AcmeManager;

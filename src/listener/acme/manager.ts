@@ -101,7 +101,7 @@ export class AcmeManager implements ChallengePublisher {
     for (const name of this.config.hosts) void this.ensure(name, "start");
   }
 
-  /** Takes a reloaded config (same storage and directory are expected; new hosts are ordered). */
+  /** Takes a reloaded config with the same directory, storage and CA (see acmeIdentity); new hosts are ordered. */
   update(config: AcmeConfig): void {
     this.config = config;
     this.start();
