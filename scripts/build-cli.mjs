@@ -38,9 +38,10 @@ await build({
   // The OpenTelemetry SDK is required from node_modules only when tracing is configured: kept out
   // of the bundle, it adds nothing to the bundle's parse, code cache or start when tracing is off.
   // ioredis likewise, only when a rate-limit store is on Redis; etcd3 (and its gRPC stack, +670 KB
-  // of bundle) only when an etcd provider is configured. (tsx, for TypeScript plugins, comes through native-import.cjs.)
+  // of bundle) only when an etcd provider or ACME storage in etcd is configured; acme-client only when
+  // a listener gets its certificates over ACME. (tsx, for TypeScript plugins, comes through native-import.cjs.)
   // wasmoon finds its glue.wasm beside its own file, and is loaded only when a `type: lua` middleware is configured.
-  external: ["@opentelemetry/*", "ioredis", "etcd3", "wasmoon"],
+  external: ["@opentelemetry/*", "ioredis", "etcd3", "wasmoon", "acme-client"],
   plugins: [nativeImport],
   logLevel: "warning",
 });

@@ -4,7 +4,7 @@
  * @example
  * import { createGateway, defineConfig, definePlugin } from "divisor";
  */
-export { createGateway, type Gateway, type GatewayOptions, type BoundAddress, type ListenerSnapshot, type CertificateSnapshot } from "./gateway/gateway.js";
+export { createGateway, type Gateway, type GatewayOptions, type BoundAddress, type ListenerSnapshot, type CertificateSnapshot, type AcmeSnapshot } from "./gateway/gateway.js";
 export { SplitWeightsError, type SplitSide, type SplitSnapshot } from "./gateway/split-weights.js";
 export { defineConfig } from "./config/define.js";
 export { loadConfigFile, validateConfig } from "./config/load.js";

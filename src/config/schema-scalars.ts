@@ -1,10 +1,10 @@
 /** Scalar types shared by every part of the schema: durations, addresses, sizes. */
 import { z } from "zod";
 
-const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/;
-const DURATION_UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const DURATION_RE = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
+const DURATION_UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** A duration: a number of milliseconds, or a string like "250ms", "10s", "1.5m", "2h". */
+/** A duration: a number of milliseconds, or a string like "250ms", "10s", "1.5m", "2h", "30d". */
 export const duration = z
   .union([
     z.number().nonnegative(),

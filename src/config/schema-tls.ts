@@ -1,5 +1,6 @@
 /** TLS settings of an HTTPS listener (`listeners[].tls`). */
 import { z } from "zod";
+import { acmeSchema } from "./schema-acme.js";
 import { duration } from "./schema-scalars.js";
 
 /**
@@ -52,11 +53,12 @@ export const listenerTlsSchema = z
   .strictObject({
     certificates: z
       .array(certificateSchema)
-      .min(1, { message: "an HTTPS listener needs at least one certificate" })
+      .default([])
       .meta({
         description:
-          "Certificates chosen by the client's server name (SNI): an exact name first, then a wildcard, then the default. Files are watched and reloaded when they change; a file that fails to load keeps the last good certificate (logged, and counted in divisor_tls_certificate_reload_errors_total).",
+          "Certificates chosen by the client's server name (SNI): an exact name first, then a wildcard, then the default. Files are watched and reloaded when they change; a file that fails to load keeps the last good certificate (logged, and counted in divisor_tls_certificate_reload_errors_total). At least one, unless acme is set (then a self-signed one stands in as the default).",
       }),
+    acme: acmeSchema.optional(),
     defaultCertificate: z
       .number()
       .int()
@@ -92,7 +94,8 @@ export const listenerTlsSchema = z
       .meta({ description: "Ask clients for a certificate (mutual TLS)." }),
     handshakeTimeout: duration.default(10_000).meta({ description: "Time a client has to complete the TLS handshake; then the connection is closed." }),
   })
-  .refine((t) => t.defaultCertificate < t.certificates.length, {
+  .refine((t) => t.certificates.length > 0 || t.acme !== undefined, { message: "an HTTPS listener needs at least one certificate (or acme to get them)", path: ["certificates"] })
+  .refine((t) => t.certificates.length === 0 || t.defaultCertificate < t.certificates.length, {
     message: "defaultCertificate is an index into certificates and must be smaller than their number",
     path: ["defaultCertificate"],
   })

@@ -14,7 +14,7 @@ import type { ConnectionUser, PoolClient, UpstreamConnection } from "../upstream
 import { collectFilters, FilterChain, type FilterOutput, Framing, framedChunk, keptLength, LAST_CHUNK, writeChunk } from "./body-filter.js";
 import { type HedgeOwner, HedgeTry } from "./hedge.js";
 import { hasDotSegment } from "./path-safety.js";
-import { directResponseHead, errorResponse, httpsRedirectResponse, RETRY_AFTER, STATUS_REASON } from "./responses.js";
+import { ACME_CHALLENGE_PREFIX, acmeChallengeResponse, directResponseHead, errorResponse, httpsRedirectResponse, RETRY_AFTER, STATUS_REASON } from "./responses.js";
 import { clientIpFrom, findCookie, isTrusted, normalizeIp, serializeRequestHead, serializeResponseHead, stripResponseHopByHop, upstreamRequestHeaders } from "./forwarding.js";
 import type { ExchangeTrace, TryTrace } from "../observability/tracing/types.js";
 import type { ClientSide, RouteTarget } from "./types.js";
@@ -250,6 +250,19 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     }
     if (hasDotSegment(this.head.path)) {
       this.sendDirect(errorResponse(400, 'the path has a "." or ".." segment; send it normalized'));
+      return;
+    }
+    // Before the redirect to HTTPS: ACME validates over plain HTTP.
+    const challenges = this.client.acmeChallenges;
+    if (challenges !== null && this.head.path.startsWith(ACME_CHALLENGE_PREFIX)) {
+      challenges.http01(this.head.path).then(
+        (answer) => {
+          if (this.phase !== Phase.Done) this.sendDirect(acmeChallengeResponse(answer));
+        },
+        () => {
+          if (this.phase !== Phase.Done) this.sendDirect(errorResponse(503, "the ACME challenge storage did not answer"));
+        },
+      );
       return;
     }
     if (this.client.httpsRedirect !== null) {

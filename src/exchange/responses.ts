@@ -19,6 +19,15 @@ export function httpsRedirectResponse(redirect: HttpsRedirect, request: { readon
   return { status: redirect.status, headers: { Location: location }, body: "" };
 }
 
+/** Path prefix of ACME HTTP-01 validation requests (RFC 8555 8.3). */
+export const ACME_CHALLENGE_PREFIX = "/.well-known/acme-challenge/";
+
+/** The answer to an HTTP-01 validation: the key authorization, or 404 for a token no order has. */
+export function acmeChallengeResponse(keyAuthorization: string | null): DirectResponse {
+  if (keyAuthorization === null) return errorResponse(404, "no ACME challenge is in progress with this token");
+  return { status: 200, headers: { "Content-Type": "application/octet-stream" }, body: keyAuthorization };
+}
+
 /** 503s from overload or missing backends tell clients when to come back. */
 export const RETRY_AFTER: Record<string, string> = { "Retry-After": "1" };
 

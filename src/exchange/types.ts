@@ -57,6 +57,12 @@ export interface RuntimeTable {
 }
 
 /** The client side of an exchange, as the exchange sees it. */
+/** Answers ACME HTTP-01 validation requests (GET /.well-known/acme-challenge/<token>, RFC 8555 8.3). */
+export interface AcmeChallengeResponder {
+  /** The key authorization for the request's path, or null when no order of ours has that token. */
+  http01(path: string): Promise<string | null>;
+}
+
 /** A listener's redirect of every request to HTTPS. */
 export interface HttpsRedirect {
   readonly port: number;
@@ -71,6 +77,8 @@ export interface ClientSide {
   readonly peerIp: string;
   /** Plain-HTTP listeners with redirectToHttps: where every request is sent instead of being routed. */
   readonly httpsRedirect: HttpsRedirect | null;
+  /** Plain-HTTP listeners of a gateway that orders ACME certificates: who answers HTTP-01 validations; else null. */
+  readonly acmeChallenges: AcmeChallengeResponder | null;
   /** The listener's counters (in-flight requests). */
   readonly stats: ListenerStats;
   /** True while the gateway drains: the response says Connection: close. */

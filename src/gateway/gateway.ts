@@ -9,6 +9,8 @@ import type { DemoBackends } from "../demo/backends.js";
 import type { RuntimeTable } from "../exchange/types.js";
 import { DeadlineSweeper } from "../listener/deadlines.js";
 import { Listener, type ListenerOwner, loadListenerCertificates } from "../listener/listener.js";
+import { AcmeRegistry } from "../listener/acme/registry.js";
+import type { AcmeManager } from "../listener/acme/manager.js";
 import type { Plugin } from "../middleware/plugin.js";
 import { GatewayMetrics, type MetricsSources } from "../observability/metrics/gateway-metrics.js";
 import { boundsInMs } from "../observability/metrics/histogram.js";
@@ -70,6 +72,19 @@ export interface ListenerSnapshot {
   requestsInFlight: number;
   /** HTTPS listeners: the certificates in force, in the order of the config. */
   certificates?: CertificateSnapshot[];
+  /** HTTPS listeners with tls.acme: the ACME server, the names managed, and the names whose orders fail. */
+  acme?: AcmeSnapshot;
+}
+
+/** What an ACME listener's manager holds and what fails, for the admin API. */
+export interface AcmeSnapshot {
+  directory: string;
+  challenge: "http-01" | "tls-alpn-01";
+  storage: string;
+  /** Names with an issued certificate, and when it expires. */
+  certificates: { name: string; notAfter: string }[];
+  /** Names whose last order failed: how many times in a row, the error, and when the next order may start. */
+  failures: { name: string; failures: number; error: string; retryAt: string }[];
 }
 
 /** A certificate an HTTPS listener serves, for the admin API. */
@@ -200,6 +215,8 @@ export function adminGatewayOf(gateway: Gateway): AdminGateway {
 
 class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
   readonly sweeper = new DeadlineSweeper();
+  /** ACME managers of the HTTPS listeners, and their counters (kept across reloads). */
+  readonly acme = new AcmeRegistry();
   readonly gatewayMetrics: GatewayMetrics;
   readonly metricsSources: MetricsSources;
   readonly logs: GatewayLogs;
@@ -263,6 +280,7 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
       tracing: () => this.tracing.stats,
       splits: () => this.splits(),
       providers: () => this.providerManager.snapshots(),
+      acme: () => this.acme,
     };
     this.sweeper.every(() => this.registry.sweep(performance.now()));
     // Plugins to import or to init first: the first table is compiled by listen().
@@ -357,6 +375,7 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
                 default: c === l.certificateSet!.fallback,
               })),
             }),
+        ...(l.acmeManager === null ? {} : { acme: acmeSnapshot(l.acmeManager) }),
       };
     });
   }
@@ -654,6 +673,16 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
  */
 export interface SavedState {
   splitWeights?: SavedSplitWeights;
+}
+
+function acmeSnapshot(m: AcmeManager): AcmeSnapshot {
+  return {
+    directory: m.config.directory,
+    challenge: m.config.challenge,
+    storage: m.storage.kind,
+    certificates: m.managed().map((c) => ({ name: c.name, notAfter: new Date(c.notAfter).toISOString() })),
+    failures: [...m.failuresOf()].map(([name, f]) => ({ name, failures: f.count, error: f.error, retryAt: new Date(f.until).toISOString() })),
+  };
 }
 
 /** How long a moved or removed admin listener lets its requests in flight finish. */

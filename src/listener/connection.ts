@@ -5,7 +5,7 @@ import { HttpParseError } from "../errors.js";
 import { ProxyExchange } from "../exchange/exchange.js";
 import { normalizeIp } from "../exchange/forwarding.js";
 import { errorResponse, directResponseHead } from "../exchange/responses.js";
-import type { ClientSide, HttpsRedirect, RuntimeTable } from "../exchange/types.js";
+import type { AcmeChallengeResponder, ClientSide, HttpsRedirect, RuntimeTable } from "../exchange/types.js";
 import { parseRequestHead } from "../http1/parse-request.js";
 import type { HeadLimits } from "../http1/types.js";
 import type { ListenerStats } from "../observability/metrics/http-stats.js";
@@ -22,6 +22,8 @@ export interface ListenerContext {
   readonly tunnelIdleTimeoutMs: number;
   /** Where redirectToHttps sends every request, or null. */
   readonly httpsRedirect: HttpsRedirect | null;
+  /** Who answers ACME HTTP-01 validations (plain listeners of a gateway with ACME), or null. */
+  readonly acmeChallenges: AcmeChallengeResponder | null;
   /** The listener's counters, kept across reloads. */
   readonly stats: ListenerStats;
   /** The table in force now; read once per exchange. */
@@ -87,6 +89,10 @@ export class ClientConnection implements ClientSide, Timed {
 
   get httpsRedirect(): HttpsRedirect | null {
     return this.ctx.httpsRedirect;
+  }
+
+  get acmeChallenges(): AcmeChallengeResponder | null {
+    return this.ctx.acmeChallenges;
   }
 
   get draining(): boolean {

@@ -13,6 +13,8 @@ import { cidrBlockList, normalizeIp } from "../exchange/forwarding.js";
 import { parseProxyHeader } from "./proxy-protocol.js";
 import { newTcpStats, type TcpStats, TcpTunnel } from "./tcp.js";
 import { CertificateSet, CertificateWatcher, newTlsStats, type TlsStats, tlsFiles, warnValidity } from "./tls.js";
+import { acmeIdentity, ListenerAcme } from "./acme/listener-acme.js";
+import type { AcmeRegistry } from "./acme/registry.js";
 
 /** What a listener needs from the gateway that owns it. */
 export interface ListenerOwner {
@@ -24,6 +26,8 @@ export interface ListenerOwner {
   readonly logs: GatewayLogs;
   /** The configuration's file, for errors about certificate files. */
   readonly source: string;
+  /** The ACME managers of every listener (plain listeners answer HTTP-01 from them). */
+  readonly acme: AcmeRegistry;
 }
 
 /** Environment variable through which a `--workers` primary gives every worker the same session ticket keys. */
@@ -78,6 +82,8 @@ export class Listener implements ListenerContext {
   private watcher: CertificateWatcher | null = null;
   /** Position of this listener in the document, for errors about its certificates. */
   private index: number;
+  /** HTTPS listeners with tls.acme: their automatic certificates. */
+  private readonly acme: ListenerAcme | null = null;
 
   constructor(config: ListenerConfig, owner: ListenerOwner, certificates: CertificateSet | null = null, index = 0) {
     this.config = config;
@@ -94,17 +100,24 @@ export class Listener implements ListenerContext {
     } else {
       this.stats.tls ??= newTlsStats();
       this.tlsStats = this.stats.tls;
+      if (config.tls.acme !== undefined) {
+        this.acme = new ListenerAcme(config.tls, this.name, owner.acme, this.log, () => this.acmeChanged());
+        this.certificates = this.acme.load(config.tls, tlsWhere(index), owner.source);
+      }
       this.certificates ??= CertificateSet.load(config.tls, tlsWhere(index), owner.source);
       tlsServer = this.createTlsServer(config, this.certificates);
       this.watch();
     }
     this.tlsServer = tlsServer;
     const pp = config.proxyProtocol;
-    if (pp !== undefined) {
+    if (pp !== undefined || this.acme !== null) {
       // The PROXY header comes before TLS: a plain server reads it, then hands the socket on.
-      this.proxyTrusted = cidrBlockList(pp.trusted);
-      this.stats.proxyProtocol ??= { headers: new Map(), errors: 0 };
-      this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.readProxyHeader(socket));
+      // So does an ACME listener's look at the ClientHello (tls-alpn-01 validations).
+      if (pp !== undefined) {
+        this.proxyTrusted = cidrBlockList(pp.trusted);
+        this.stats.proxyProtocol ??= { headers: new Map(), errors: 0 };
+      }
+      this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => (pp === undefined ? this.handOn(socket, null) : this.readProxyHeader(socket)));
     } else if (tlsServer !== null) {
       this.server = tlsServer;
     } else {
@@ -114,9 +127,12 @@ export class Listener implements ListenerContext {
     if (config.maxConnections > 0) this.server.maxConnections = config.maxConnections;
   }
 
-  /** What decides whether a reload can keep this listener (same protocol and PROXY protocol setting) or must replace it. */
+  /**
+   * What decides whether a reload can keep this listener (same protocol and PROXY protocol
+   * setting, same ACME server and storage) or must replace it.
+   */
   static shapeOf(config: ListenerConfig): string {
-    return `${config.tcp === undefined ? "" : "tcp+"}${config.tls === undefined ? "http" : "https"}${config.proxyProtocol === undefined ? "" : "+proxy"}`;
+    return `${config.tcp === undefined ? "" : "tcp+"}${config.tls === undefined ? "http" : "https"}${config.tls?.acme === undefined ? "" : `+acme:${acmeIdentity(config.tls.acme)}`}${config.proxyProtocol === undefined ? "" : "+proxy"}`;
   }
 
   /**
@@ -169,7 +185,8 @@ export class Listener implements ListenerContext {
   /** Serves a socket whose PROXY header (if any) has been read; `client` is the address it gave. */
   private handOn(socket: net.Socket, client: string | null): void {
     if (client !== null) this.proxiedPeers.set(socket, client);
-    if (this.tlsServer !== null) this.tlsServer.emit("connection", socket);
+    if (this.acme !== null) this.acme.route(socket, this.config.tls!.handshakeTimeout, (s) => this.tlsServer!.emit("connection", s));
+    else if (this.tlsServer !== null) this.tlsServer.emit("connection", socket);
     else {
       this.accept(socket);
       socket.resume();
@@ -187,16 +204,22 @@ export class Listener implements ListenerContext {
       ...(t.clientAuth === undefined ? {} : { requestCert: true, rejectUnauthorized: t.clientAuth.required }),
       ALPNProtocols: ["http/1.1"],
       ...(keys !== undefined && keys.length === 96 ? { ticketKeys: Buffer.from(keys, "hex") } : {}),
-      SNICallback: (servername, cb) => {
-        const cert = this.certificates!.select(servername);
-        if (cert !== null) return cb(null, cert.context);
-        if (this.config.tls?.strictSni === true) {
-          this.countTls(this.tlsStats!.handshakeErrors, "unknown-server-name");
-          return cb(new Error(`no certificate for server name "${servername}"`));
-        }
-        cb(null, this.certificates!.fallback.context);
-      },
+      SNICallback: (servername, cb) => sni(servername, cb, false),
     });
+    const sni = (servername: string, cb: (err: Error | null, ctx?: tls.SecureContext) => void, onDemandTried: boolean) => {
+      const cert = this.certificates!.select(servername);
+      if (cert !== null) return cb(null, cert.context);
+      if (!onDemandTried && this.acme?.wantsOnDemand(servername) === true) {
+        // The first handshake for an allowed name waits for its certificate (bounded by onDemand.wait).
+        void this.acme.manager.onDemand(servername.toLowerCase()).then(() => sni(servername, cb, true));
+        return;
+      }
+      if (this.config.tls?.strictSni === true) {
+        this.countTls(this.tlsStats!.handshakeErrors, "unknown-server-name");
+        return cb(new Error(`no certificate for server name "${servername}"`));
+      }
+      cb(null, this.certificates!.fallback.context);
+    };
     server.on("secureConnection", (socket: tls.TLSSocket) => {
       this.countTls(this.tlsStats!.handshakes, socket.getProtocol() ?? "unknown");
       this.accept(socket);
@@ -230,13 +253,34 @@ export class Listener implements ListenerContext {
     const t = this.config.tls;
     if (t === undefined) return;
     try {
-      this.useCertificates(CertificateSet.load(t, tlsWhere(this.index), this.owner.source));
+      this.useCertificates(this.loadCertificates(t));
       this.tlsStats!.certificateReloads++;
       this.log.info({ listener: this.name, certificates: this.certificates!.certificates.map((c) => ({ names: c.names, notAfter: new Date(c.notAfter).toISOString() })) }, "TLS certificates reloaded");
     } catch (err) {
       this.tlsStats!.certificateReloadErrors++;
       this.log.error({ listener: this.name, err: (err as Error).message }, "TLS certificate files changed but do not load; the certificates in force stay");
     }
+  }
+
+  /** The listener's certificates: configured, and issued over ACME. */
+  private loadCertificates(t: NonNullable<ListenerConfig["tls"]>): CertificateSet {
+    return this.acme === null ? CertificateSet.load(t, tlsWhere(this.index), this.owner.source) : this.acme.load(t, tlsWhere(this.index), this.owner.source);
+  }
+
+  /** An ACME certificate was issued or renewed: serve it from the next handshake. */
+  private acmeChanged(): void {
+    const t = this.config.tls;
+    if (t === undefined || this.tlsServer === null) return;
+    try {
+      this.useCertificates(this.loadCertificates(t));
+    } catch (err) {
+      this.log.error({ listener: this.name, err: (err as Error).message }, "an ACME certificate does not load; the certificates in force stay");
+    }
+  }
+
+  /** HTTPS listeners with tls.acme: their ACME manager (admin API, metrics). */
+  get acmeManager(): ListenerAcme["manager"] | null {
+    return this.acme?.manager ?? null;
   }
 
   private useCertificates(set: CertificateSet): void {
@@ -265,6 +309,10 @@ export class Listener implements ListenerContext {
     if (config.proxyProtocol !== undefined) this.proxyTrusted = cidrBlockList(config.proxyProtocol.trusted);
     this.index = index;
     if (certificates !== null) {
+      if (this.acme !== null) {
+        this.acme.update(config.tls!);
+        certificates = this.acme.load(config.tls!, tlsWhere(index), this.owner.source);
+      }
       this.useCertificates(certificates);
       this.watch();
     }
@@ -284,6 +332,9 @@ export class Listener implements ListenerContext {
   }
   get httpsRedirect(): HttpsRedirect | null {
     return this.config.redirectToHttps ?? null;
+  }
+  get acmeChallenges(): AcmeRegistry | null {
+    return this.scheme === "http" && this.owner.acme.active ? this.owner.acme : null;
   }
   table(): RuntimeTable {
     return this.owner.table();
@@ -362,6 +413,7 @@ export class Listener implements ListenerContext {
   stopAccepting(): Promise<void> {
     this.watcher?.close();
     this.watcher = null;
+    void this.acme?.close();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.log.debug({ listener: this.name, connections: this.connections.size }, "listener stops accepting");
     for (const conn of this.connections) conn.closeIfIdle();

@@ -7,6 +7,7 @@ import tls from "node:tls";
 import type { CertificateConfig, ListenerTlsConfig } from "../config/schema-tls.js";
 import { ConfigError, type ConfigIssue } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
+import { selfSignedCertificate } from "./acme/self-signed.js";
 
 /** One loaded certificate, as SNI selection and metrics see it. */
 export interface LoadedCertificate {
@@ -26,6 +27,12 @@ export interface LoadedCertificate {
   readonly ocspResponse: Buffer | null;
 }
 
+/** A certificate chain and its key, as PEM text. */
+export interface PemPair {
+  readonly cert: string;
+  readonly key: string;
+}
+
 /** What a certificate store counts, kept by the listener across reloads. */
 export interface TlsStats {
   handshakes: Map<string, number>;
@@ -39,6 +46,8 @@ export function newTlsStats(): TlsStats {
 }
 
 const PEM_START = "-----BEGIN";
+/** The name of the self-signed default certificate of an ACME listener with no configured one. */
+export const SELF_SIGNED_NAME = "divisor.invalid";
 /** How often watched certificate files are checked for changes. */
 const WATCH_INTERVAL_MS = 1000;
 
@@ -166,9 +175,10 @@ export class CertificateSet {
 
   /**
    * Loads every certificate of `config`; `where` is its path in the document
-   * (e.g. "listeners[0].tls"). Throws a ConfigError naming each one that fails.
+   * (e.g. "listeners[0].tls"), then `extra` (ACME certificates, after the configured
+   * ones). Throws a ConfigError naming each one that fails.
    */
-  static load(config: ListenerTlsConfig, where: string, file: string): CertificateSet {
+  static load(config: ListenerTlsConfig, where: string, file: string, extra: readonly PemPair[] = []): CertificateSet {
     const issues: ConfigIssue[] = [];
     const loaded: LoadedCertificate[] = [];
     let clientCa: string | undefined;
@@ -179,12 +189,27 @@ export class CertificateSet {
         issues.push({ file, line: 0, column: 0, path: `${where}.clientAuth.ca`, message: `cannot read the client CA: ${describe(err)}; give a readable PEM file's path or the PEM text` });
       }
     }
+    const acmeCa = config.acme?.caCertificate;
+    if (acmeCa !== undefined) {
+      try {
+        new X509Certificate(readPem(acmeCa));
+      } catch (err) {
+        issues.push({ file, line: 0, column: 0, path: `${where}.acme.caCertificate`, message: `cannot read the ACME server's CA certificate: ${describe(err)}; give a readable PEM file's path or the PEM text` });
+      }
+    }
     config.certificates.forEach((c, i) => {
       const cert = loadCertificate(c, config, `${where}.certificates[${i}]`, issues, file, clientCa);
       if (cert !== null) loaded.push(cert);
     });
+    // Certificates from ACME come after the configured ones (which win a name they share).
+    // Without configured ones, a self-signed certificate is the default (clients with no server name, names not issued yet).
+    if (config.certificates.length === 0) extra = [selfSignedCertificate(SELF_SIGNED_NAME), ...extra];
+    extra.forEach((pair, i) => {
+      const cert = loadCertificate(pair, config, `${where}.acme.certificates[${i}]`, issues, file, clientCa);
+      if (cert !== null) loaded.push(cert);
+    });
     if (issues.length > 0) throw new ConfigError(issues);
-    return new CertificateSet(loaded, loaded[config.defaultCertificate]!);
+    return new CertificateSet(loaded, loaded[config.certificates.length === 0 ? 0 : config.defaultCertificate]!);
   }
 
   /** The certificate for a client's server name, or null when none names it. */

@@ -54,6 +54,12 @@ export async function startObservedGateway(): Promise<ObservedGateway> {
   const listeners: DivisorConfigInput["listeners"] = [
     { address: "127.0.0.1:0" },
     { address: "127.0.0.1:0", name: "https", tls: { certificates: [{ cert: leaf.cert, key: leaf.key }] } },
+    // And one with ACME, for the divisor_acme_* families (on demand only, so it orders nothing unasked).
+    {
+      address: "127.0.0.1:0",
+      name: "acme",
+      tls: { acme: { directory: "https://127.0.0.1:1/directory", termsOfServiceAgreed: true, onDemand: { allow: ["*.observed.example.test"] }, storage: { type: "file", path: join(ca.dir, "acme") } } },
+    },
   ];
   const config: Omit<DivisorConfigInput, "listeners"> = {
     admin: { address: `127.0.0.1:${adminPort}` },

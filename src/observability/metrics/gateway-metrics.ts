@@ -19,6 +19,7 @@ import { boundsInMs } from "./histogram.js";
 import { PluginMetricsRegistry } from "./plugin-metrics.js";
 import type { ProcessMetrics } from "./process-metrics.js";
 import type { CertificateSet } from "../../listener/tls.js";
+import type { AcmeRegistry } from "../../listener/acme/registry.js";
 import { ListenerStats, type RequestSeries, RouterStats } from "./http-stats.js";
 
 /** A listener as metrics see it at scrape time. */
@@ -37,6 +38,8 @@ export interface MetricsSources {
   tracing?(): TracingStats | null;
   /** The traffic splits of the table in force. */
   splits?(): Iterable<SplitGauge>;
+  /** The ACME managers of the HTTPS listeners with tls.acme. */
+  acme?(): AcmeRegistry;
   /** The providers (providers:), in order. */
   providers?(): readonly ProviderGauge[];
 }
@@ -253,6 +256,7 @@ export class GatewayMetrics {
     w.family("divisor_tunnels_idle_closed", "counter", "Upgraded connections closed by timeouts.tunnelIdle.");
     for (const s of stats) w.sample(label(s.listener), s.tunnelsIdleClosed);
     this.renderTls(w, sources, stats);
+    this.renderAcme(w, sources.acme?.());
     const tcp = stats.filter((s) => s.tcp !== null);
     if (tcp.length > 0) {
       w.family("divisor_tcp_connections", "counter", "TCP listener connections, by result: proxied (joined to a backend) or failed (no backend took it).");
@@ -272,6 +276,21 @@ export class GatewayMetrics {
       w.family("divisor_proxy_protocol_errors", "counter", "Connections closed because their PROXY header was malformed or incomplete in time.");
       for (const s of pp) w.sample([["listener", s.listener]], s.proxyProtocol!.errors);
     }
+  }
+
+  private renderAcme(w: ExpositionWriter, acme: AcmeRegistry | undefined): void {
+    if (acme === undefined || acme.listenerStats.size === 0) return;
+    const stats = [...acme.listenerStats];
+    w.family("divisor_acme_orders", "counter", "ACME orders finished, by result (issued, failed, rate-limited).");
+    for (const [listener, s] of stats) for (const [result, n] of s.orders) w.sample([["listener", listener], ["result", result]], n);
+    w.family("divisor_acme_renewals", "counter", "ACME certificates issued again before they expired.");
+    for (const [listener, s] of stats) w.sample([["listener", listener]], s.renewals);
+    w.family("divisor_acme_on_demand_refusals", "counter", "TLS handshakes for a name with no certificate that ordered none, by reason (not-allowed, ask-refused, rate-limited, backoff).");
+    for (const [listener, s] of stats) for (const [reason, n] of s.onDemandRefusals) w.sample([["listener", listener], ["reason", reason]], n);
+    w.family("divisor_acme_certificates", "gauge", "ACME certificates held and served.");
+    for (const m of acme.managers) w.sample([["listener", m.listener]], m.certificateCount);
+    w.family("divisor_acme_challenge_responses", "counter", "ACME validation requests answered (HTTP-01 requests, tls-alpn-01 handshakes), by challenge type.");
+    for (const [type, n] of acme.challengeResponses) w.sample([["type", type]], n);
   }
 
   private renderTls(w: ExpositionWriter, sources: MetricsSources, stats: ListenerStats[]): void {
