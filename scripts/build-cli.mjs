@@ -7,13 +7,15 @@
 // code cache cuts the bundle's load from ~90 to ~37 ms (time to the first proxied
 // request is a bench target, docs/benchmarks.md).
 import { execFileSync } from "node:child_process";
-import { chmodSync, copyFileSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { build } from "esbuild";
 
 const bundle = "dist/cli/divisor-bundle.cjs";
 // Plugins that are ES modules need a real import(), which the bundle (run from a code cache) lacks:
 // src/middleware/native-import.ts becomes a require() of this file, a plain CommonJS module whose import() Node serves.
 const NATIVE_IMPORT = "dist/cli/native-import.cjs";
+// A fresh checkout (or the Dockerfile's build stage, which builds no tsc output first) has no dist/cli yet.
+mkdirSync("dist/cli", { recursive: true });
 writeFileSync(NATIVE_IMPORT, '"use strict";\n// Node\'s import() for plugins that are ES modules (see src/middleware/native-import.ts).\nexports.nativeImport = (url) => import(url);\n');
 const nativeImport = {
   name: "native-import",
