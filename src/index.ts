@@ -18,6 +18,7 @@ export type {
   RouterConfig,
   MiddlewareConfig,
   TenantConfig,
+  ProviderEntryConfig,
 } from "./config/schema.js";
 export type { LogComponent, LogLevel, LoggingConfig, AccessLogConfig } from "./config/schema-observability.js";
 export type { GatewayLoggers, LogLevels, LogLevelChange } from "./observability/logging.js";
@@ -43,3 +44,5 @@ export type { PluginMetrics, MetricFamily, MetricCell } from "./observability/me
 export type { BackendState } from "./service/balancers/types.js";
 export type { AdminState, BackendSnapshot, ServiceSnapshot } from "./service/service.js";
 export { DivisorError, ConfigError, HttpParseError, UpstreamError, BodyFilterError, type ConfigIssue } from "./errors.js";
+export type { ProviderSnapshot, ProviderStatus } from "./providers/manager.js";
+export type { ConfigFragment, BackendInput } from "./providers/types.js";

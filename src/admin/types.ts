@@ -8,6 +8,7 @@ import type { RuntimeTable } from "../exchange/types.js";
 import type { BoundAddress, ListenerSnapshot, SavedState } from "../gateway/gateway.js";
 import type { SplitSnapshot } from "../gateway/split-weights.js";
 import type { GatewayLoggers } from "../observability/logging.js";
+import type { ProviderSnapshot } from "../providers/manager.js";
 import type { MetricsSources, GatewayMetrics } from "../observability/metrics/gateway-metrics.js";
 import type { AdminState, BackendSnapshot, ServiceSnapshot } from "../service/service.js";
 
@@ -22,6 +23,10 @@ export interface AdminGateway {
   /** When the gateway started serving (Date.now()), or 0 before listen() finished. */
   readonly listeningSince: number;
   draining(): boolean;
+  /** Every provider's state (GET /api/providers, /readyz). */
+  providers(): ProviderSnapshot[];
+  /** Providers that have neither delivered a first state nor failed yet (/readyz waits for them). */
+  providersWaitingFor(): string[];
   backends(): BackendSnapshot[];
   services(): ServiceSnapshot[];
   listeners(): ListenerSnapshot[];

@@ -84,6 +84,67 @@ function unresolvedAliases(doc: Document, file: string, lines: LineCounter): Con
  * config.listeners[0].timeouts.idle // 60000
  */
 export function parseConfigText(text: string, file: string, options: LoadOptions = {}): DivisorConfig {
+  const { doc, input, at, envIssues } = parseYaml(text, file, options);
+  if (input === null || input === undefined) {
+    throw new ConfigError([{ file, line: 1, column: 1, path: "", message: 'the document is empty; expected a mapping with at least "listeners"' }]);
+  }
+  return check(input, file, (i) => at(locate(doc, i.path, i.target)), envIssues);
+}
+
+/** The keys a fragment (a provider's file or document) may have. */
+export const FRAGMENT_KEYS = ["routers", "services", "middlewares", "tenants"] as const;
+
+/**
+ * Parses and checks a fragment: a YAML (or JSON) document whose top-level keys are
+ * among routers, services, middlewares and tenants, each entry checked against the
+ * schema with file:line:column like a configuration. Names it refers to (a router's
+ * service) are checked later, once merged with the configuration. Returns the document
+ * as written (an empty one is an empty fragment).
+ *
+ * @example
+ * parseFragmentText("routers:\n  api: { service: api }\n", "conf.d/api.yaml") // { routers: { api: { service: "api" } } }
+ */
+export function parseFragmentText(text: string, file: string, options: LoadOptions = {}): Record<string, unknown> {
+  const { doc, input, at, envIssues } = parseYaml(text, file, options);
+  if (input === null || input === undefined) return {};
+  if (typeof input !== "object" || Array.isArray(input)) {
+    throw new ConfigError([{ file, line: 1, column: 1, path: "", message: `expected a mapping with some of ${FRAGMENT_KEYS.join(", ")}` }]);
+  }
+  const record = input as Record<string, unknown>;
+  const issues: ConfigIssue[] = [...envIssues];
+  for (const key of Object.keys(record)) {
+    if ((FRAGMENT_KEYS as readonly string[]).includes(key)) continue;
+    issues.push({ file, ...at(locate(doc, [key], "key")), path: key, message: `unknown key "${key}": a fragment holds only ${FRAGMENT_KEYS.join(", ")} (listeners, admin and the rest belong in the main configuration)` });
+  }
+  const taken = new Set(issues.map((i) => i.path));
+  for (const i of checkFragment(record)) {
+    const path = formatPath(i.path);
+    if (!taken.has(path)) issues.push({ file, ...at(locate(doc, i.path, i.target)), path, message: i.message });
+  }
+  if (issues.length > 0) {
+    issues.sort((a, b) => a.line - b.line || a.column - b.column);
+    throw new ConfigError(issues);
+  }
+  return record;
+}
+
+/**
+ * Checks a fragment given as data (an etcd document, ...): the same checks as
+ * parseFragmentText, problems located by path only, `source` naming it.
+ */
+export function validateFragment(input: Record<string, unknown>, source: string): void {
+  const issues = checkFragment(input).map((i) => ({ file: source, line: 0, column: 0, path: formatPath(i.path), message: i.message }));
+  if (issues.length > 0) throw new ConfigError(issues);
+}
+
+/** A fragment's schema problems: it is checked inside a minimal configuration, so its paths are the configuration's. */
+function checkFragment(input: Record<string, unknown>): PathIssue[] {
+  const fragment: Record<string, unknown> = {};
+  for (const key of FRAGMENT_KEYS) if (key in input) fragment[key] = input[key];
+  return schemaIssues({ listeners: [{ address: "127.0.0.1:0" }], ...fragment }).issues;
+}
+
+function parseYaml(text: string, file: string, options: LoadOptions) {
   const lines = new LineCounter();
   const doc: Document = parseDocument(text, { lineCounter: lines, prettyErrors: false, merge: true, uniqueKeys: true });
   const syntax = [...doc.errors, ...doc.warnings].map((e) => yamlIssue(e, file, lines));
@@ -107,10 +168,7 @@ export function parseConfigText(text: string, file: string, options: LoadOptions
   } catch (err) {
     throw new ConfigError([{ file, line: 1, column: 1, path: "", message: `YAML: ${(err as Error).message}` }]);
   }
-  if (input === null || input === undefined) {
-    throw new ConfigError([{ file, line: 1, column: 1, path: "", message: 'the document is empty; expected a mapping with at least "listeners"' }]);
-  }
-  return check(input, file, (i) => at(locate(doc, i.path, i.target)), envIssues);
+  return { doc, input, at, envIssues };
 }
 
 /**

@@ -48,7 +48,34 @@ export function referenceIssues(input: unknown): PathIssue[] {
   }
   checkAccessSample(input, out);
   checkMiddlewareServices(middlewares, services, out);
+  checkProviders(input, services, out);
   return out;
+}
+
+/** Providers have distinct names, and services' discovery names one of them. */
+function checkProviders(input: Record<string, unknown>, services: Record<string, unknown>, out: PathIssue[]): void {
+  const names: Record<string, number> = {};
+  if (Array.isArray(input.providers)) {
+    input.providers.forEach((entry, i) => {
+      if (!isRecord(entry) || typeof entry.type !== "string") return;
+      const name = typeof entry.name === "string" ? entry.name : entry.type;
+      const first = names[name];
+      if (first === undefined) {
+        names[name] = i;
+        return;
+      }
+      out.push({
+        path: ["providers", i, ...(typeof entry.name === "string" ? ["name"] : [])],
+        target: "value",
+        message: `provider name ${JSON.stringify(name)} is already used by providers[${first}]; give each provider a distinct name`,
+      });
+    });
+  }
+  for (const [name, spec] of Object.entries(services)) {
+    if (!isRecord(spec) || !isRecord(spec.discovery) || typeof spec.discovery.provider !== "string") continue;
+    if (Object.hasOwn(names, spec.discovery.provider)) continue;
+    out.push({ path: ["services", name, "discovery", "provider"], target: "value", message: unknownName("provider", spec.discovery.provider, names) });
+  }
 }
 
 /** Middlewares that send to a service of their own (a mirror's shadow) name one that exists. */

@@ -92,6 +92,7 @@ export const LOG_COMPONENTS = {
   admin: "Every state-changing admin API call, with the token's name (never the token).",
   access: "The access log's own problems (a destination that cannot be written).",
   tracing: "Tracing: exporter problems.",
+  provider: "Providers (file, DNS, etcd, Consul, Kubernetes): state delivered, refused (collisions, invalid configuration) or lost (source unreachable).",
 } as const;
 
 export type LogComponent = keyof typeof LOG_COMPONENTS;

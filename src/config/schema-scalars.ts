@@ -50,3 +50,6 @@ export const size = z
   })
   .meta({ description: 'Bytes, or a string with a unit: "512KiB", "10MB", "1GiB".' });
 export const nonNegativeInt = z.number().int().nonnegative();
+
+/** A name of a router, service, middleware, tenant or provider. */
+export const nameKey = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, { message: "names are letters, digits, '_', '.', '-'" });

@@ -15,7 +15,8 @@ import { jwtSchema } from "../middleware/jwt/schema.js";
 import { faultMiddlewareSchema } from "../middleware/fault/schema.js";
 import { mirrorSchema } from "../middleware/mirror/schema.js";
 import { cacheSchema } from "../middleware/cache/schema.js";
-import { address, duration, headerName, nonNegativeInt, positiveInt, size } from "./schema-scalars.js";
+import { address, duration, headerName, nameKey, nonNegativeInt, positiveInt, size } from "./schema-scalars.js";
+import { providerEntrySchema } from "../providers/registry.js";
 import { ipFilterSchema } from "../middleware/ip-filter/schema.js";
 import { clientCertSchema } from "../middleware/client-cert/schema.js";
 import { securityHeadersSchema } from "../middleware/security-headers/schema.js";
@@ -200,8 +201,17 @@ export const serviceSchema = z
   .strictObject({
     backends: z
       .array(backendSchema)
-      .min(1, { message: "a service needs at least one backend" })
-      .meta({ description: 'The backends: "host:port" strings or objects with a weight and a connection limit.' }),
+      .default([])
+      .meta({
+        description:
+          'The backends: "host:port" strings or objects with a weight and a connection limit. At least one unless the service has discovery; with discovery, the provider\'s backends replace these once it reports (until then these, if any, serve).',
+      }),
+    discovery: z
+      .strictObject({
+        provider: nameKey.meta({ description: "Name of the provider (in `providers:`) whose backends this service uses: DNS records, etcd keys, Consul instances, Kubernetes endpoints." }),
+      })
+      .optional()
+      .meta({ description: "Take this service's backends from a provider, kept up to date as they come and go. Until the provider reports, the service answers 503 (no backend) unless backends are listed." }),
     balancer: balancerSchema.default({ algorithm: "round-robin" }),
     sticky: stickySchema.optional(),
     preserveHost: z.boolean().default(true).meta({ description: "Send the client's Host header to the backend (false: use the backend's address)." }),
@@ -272,6 +282,10 @@ export const serviceSchema = z
         description:
           "Send a PROXY protocol header (v1 text, v2 binary) with the client's address first on each connection to the backends (TCP listeners: each tunnel). Such connections carry one exchange each (no keep-alive reuse across clients), as HAProxy's send-proxy does.",
       }),
+  })
+  .refine((s) => s.backends.length > 0 || s.discovery !== undefined, {
+    message: "a service needs at least one backend (or discovery: { provider: <name> } to take them from a provider)",
+    path: ["backends"],
   })
   .meta({ description: "A set of backends and the policy that picks one." });
 
@@ -459,7 +473,6 @@ export const middlewareSchema = z.discriminatedUnion("type", [
 
 // ---------------------------------------------------------------- tenants
 
-const nameKey = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, { message: "names are letters, digits, '_', '.', '-'" });
 
 export const tenantSchema = z
   .strictObject({
@@ -515,6 +528,13 @@ export const configSchema = z
     logging: loggingSchema,
     tracing: tracingSchema.optional(),
     demo: demoSchema.optional(),
+    providers: z
+      .array(providerEntrySchema)
+      .default([])
+      .meta({
+        description:
+          "Sources of dynamic configuration (file, DNS, etcd, Consul, Kubernetes), started with the gateway. Each contributes routers, services, middlewares, tenants, or backends of services with discovery; the file's names win, and a provider's names colliding with the file's or an earlier provider's are refused. See docs/providers.md.",
+      }),
   })
   .meta({ description: "A Divisor gateway configuration." });
 
@@ -535,3 +555,4 @@ export type HeaderMatch = z.output<typeof headerMatchSchema>;
 export type MiddlewareConfig = DivisorConfig["middlewares"][string];
 export type TenantConfig = DivisorConfig["tenants"][string];
 export type ProxyConfig = DivisorConfig["proxy"];
+export type ProviderEntryConfig = DivisorConfig["providers"][number];

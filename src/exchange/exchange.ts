@@ -1310,7 +1310,13 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
     }
     if (!this.reqDone) this.closeAfter = true;
     const status = statusForUpstreamFailure(err.failure);
-    this.sendDirect(errorResponse(status, `${describeFailure(err)} (service ${this.service ?? "?"})`, status === 503 ? RETRY_AFTER : undefined));
+    const service = this.target?.service;
+    // A service that takes its backends from a provider says which one has reported none yet.
+    const why =
+      err.failure === "no-backend" && service !== undefined && service.backends.length === 0 && service.discovery !== undefined
+        ? `no backend is known yet: provider "${service.discovery}" has reported none`
+        : describeFailure(err);
+    this.sendDirect(errorResponse(status, `${why} (service ${this.service ?? "?"})`, status === 503 ? RETRY_AFTER : undefined));
   }
 
   private pluginFailed(err: unknown): void {

@@ -17,6 +17,7 @@ import { AccessLogSinks } from "../observability/access-log.js";
 import { createLogger, type Logger } from "../observability/logger.js";
 import { describeFailure, type GatewayLoggers, GatewayLogs } from "../observability/logging.js";
 import { MiddlewareStates } from "../middleware/state.js";
+import { type Composition, ProviderManager, type ProviderSnapshot } from "../providers/manager.js";
 import { GatewayUpstreamClient } from "../middleware/upstream-client.js";
 import { compileRuntime, type RuntimeLogging } from "./runtime.js";
 import { type SavedSplitWeights, type SplitSnapshot, SplitWeights } from "./split-weights.js";
@@ -99,6 +100,14 @@ export interface Gateway {
   close(options?: { gracePeriodMs?: number }): Promise<void>;
   /** The bound addresses (after listen). */
   readonly addresses: readonly BoundAddress[];
+  /**
+   * Every provider of `providers:` in order: its state ("starting", "ok", "refused",
+   * "failed"), last error, last success, updates and what its fragment in force holds.
+   *
+   * @example
+   * for (const p of gateway.providers()) if (p.state !== "ok") console.warn(p.name, p.lastError);
+   */
+  providers(): ProviderSnapshot[];
   /** Every backend's state: availability, in-flight count, circuit breaker. */
   backends(): BackendSnapshot[];
   /** Every service's state: service-wide breaker, in-flight requests, queue, recent retries. */
@@ -198,7 +207,12 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
   readonly loadConfig: (() => Promise<DivisorConfigInput | DivisorConfig>) | undefined;
   /** Reloads run one at a time, in the order asked (SIGHUP, --watch, admin API). */
   private reloading: Promise<unknown> = Promise.resolve();
+  /** The configuration in force: the file's (`base`) merged with the providers' fragments. */
   private current: DivisorConfig;
+  /** The file's configuration (what the constructor or the last reload was given), validated. */
+  private base: DivisorConfig;
+  /** The providers of `providers:`, started by listen(). */
+  private readonly providerManager: ProviderManager;
   private runtime: RuntimeTable;
   private listenerByAddress = new Map<string, Listener>();
   private demo: DemoBackends | null = null;
@@ -214,17 +228,20 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
     this.loadConfig = options.loadConfig;
     this.plugins = new Map((options.plugins ?? []).map((p) => [p.name, p as Plugin<unknown>]));
     this.current = validateConfig(config, this.source);
+    this.base = this.current;
     const logging = this.current.logging;
     this.logs = new GatewayLogs(options.logger ?? createLogger({ level: logging.level, format: logging.format }), logging);
     this.accessSinks = new AccessLogSinks(this.logs.get("access"));
     this.gatewayMetrics = new GatewayMetrics(this.current.metrics);
     this.registry = new BackendRegistry(boundsInMs(this.current.metrics.buckets), this.logs);
     this.splitWeights = new SplitWeights(this.logs);
+    this.providerManager = new ProviderManager({ logger: this.logs.get("provider"), changed: () => this.queueProviderUpdate() });
     this.metricsSources = {
       registry: this.registry,
       listeners: () => this.listenerByAddress.values(),
       tracing: () => this.tracing.stats,
       splits: () => this.splits(),
+      providers: () => this.providerManager.snapshots(),
     };
     const live = new Set<string>();
     this.runtime = compileRuntime(this.current, this.registry, this.plugins, live, this.gatewayMetrics, this.runtimeLogging(), null, this.middlewareStates, this.upstream);
@@ -235,6 +252,14 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
 
   get config(): DivisorConfig {
     return this.current;
+  }
+
+  providers(): ProviderSnapshot[] {
+    return this.providerManager.snapshots();
+  }
+
+  providersWaitingFor(): string[] {
+    return this.providerManager.waitingFor();
   }
 
   backends(): BackendSnapshot[] {
@@ -355,6 +380,8 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
     await this.syncListeners(this.current.listeners);
     await this.syncAdmin(this.current);
     if (this.listeningSince === 0) this.listeningSince = Date.now();
+    // After the listeners: their first states swap in like reloads, onto a gateway that serves.
+    await this.providerManager.sync(this.base.providers);
     return this.bound;
   }
 
@@ -442,34 +469,20 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
         }
         config = await this.loadConfig();
       }
-      const validated = validateConfig(config, this.source);
-      refuseBucketChange(this.current, validated, this.source);
-      const live = new Set<string>();
-      // Compiled without a tracer first: a config the compiler refuses loads no SDK.
-      let runtime = compileRuntime(validated, this.registry, this.plugins, live, this.gatewayMetrics, this.runtimeLogging(), null, this.middlewareStates, this.upstream);
-      const tracing = await this.tracing.prepare(validated.tracing);
+      const base = validateConfig(config, this.source);
+      refuseBucketChange(this.current, base, this.source);
+      let composition = this.providerManager.compose(base, this.source);
       try {
-        if (this.listenerByAddress.size > 0) {
-          await this.syncListeners(validated.listeners);
-          await this.syncAdmin(validated);
-        }
+        await this.install(composition.config, true);
       } catch (err) {
-        tracing.abort();
-        throw err;
+        // A provider's new fragment the compiler refuses must not refuse the file: try again without it.
+        if (composition.taken.length === 0) throw err;
+        this.providerManager.reject(composition, err);
+        composition = this.providerManager.compose(base, this.source);
+        await this.install(composition.config, true);
       }
-      runtime = { ...runtime, tracer: tracing.tracer };
-      tracing.commit();
-      // Before the table serves its first request, so no request sees the file's weights in between.
-      this.splitWeights.carryOver(runtime);
-      this.current = validated;
-      this.runtime = runtime;
-      this.logs.configure(validated.logging);
-      this.accessSinks.retain(new Set(runtime.access === null ? [] : [runtime.access.destination]));
-      // logrotate may have renamed the files before asking for a reload.
-      this.accessSinks.reopen();
-      this.registry.retain(live);
-      this.middlewareStates.retain(Object.keys(validated.middlewares));
-      this.registry.startChecks();
+      this.base = base;
+      this.providerManager.commit(composition);
     } catch (err) {
       this.gatewayMetrics.reloaded(false);
       this.logs.get("config").error({ source: this.source, ...describeFailure(err) }, "reload refused; the previous configuration stays in force");
@@ -477,11 +490,75 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
     }
     this.gatewayMetrics.reloaded(true);
     this.logs.get("gateway").info({ source: this.source, routers: Object.keys(this.current.routers).length, services: this.runtime.services.size }, "configuration reloaded");
+    if (this.listeningSince > 0 && !this.isDraining) await this.providerManager.sync(this.base.providers);
+  }
+
+  /** Providers' data changed: merge and swap, one at a time with reloads. */
+  private queueProviderUpdate(): void {
+    this.reloading = this.reloading.then(() => this.applyProviders()).catch(() => {});
+  }
+
+  private async applyProviders(): Promise<void> {
+    if (this.isDraining || !this.providerManager.hasPending) return;
+    const log = this.logs.get("provider");
+    let composition: Composition = this.providerManager.compose(this.base, this.source);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      if (JSON.stringify(composition.config) === JSON.stringify(this.current)) {
+        // Nothing the table would show differently: no swap.
+        this.providerManager.commit(composition);
+        return;
+      }
+      try {
+        // Fragments hold no listeners, admin or tracing: only the table changes.
+        await this.install(composition.config, false);
+        this.providerManager.commit(composition);
+        log.info({ routers: Object.keys(this.current.routers).length, services: this.runtime.services.size }, "configuration updated by providers");
+        return;
+      } catch (err) {
+        this.providerManager.reject(composition, err);
+        composition = this.providerManager.compose(this.base, this.source);
+      }
+    }
+  }
+
+  /**
+   * Compile `validated` and put it in force; throws (changing nothing) when it does not compile
+   * or, with `edges`, when a listener or the admin listener cannot take it.
+   */
+  private async install(validated: DivisorConfig, edges: boolean): Promise<void> {
+    const live = new Set<string>();
+    // Compiled without a tracer first: a config the compiler refuses loads no SDK.
+    let runtime = compileRuntime(validated, this.registry, this.plugins, live, this.gatewayMetrics, this.runtimeLogging(), null, this.middlewareStates, this.upstream);
+    const tracing = await this.tracing.prepare(validated.tracing);
+    try {
+      if (edges && this.listenerByAddress.size > 0) {
+        await this.syncListeners(validated.listeners);
+        await this.syncAdmin(validated);
+      }
+    } catch (err) {
+      tracing.abort();
+      throw err;
+    }
+    runtime = { ...runtime, tracer: tracing.tracer };
+    tracing.commit();
+    // Before the table serves its first request, so no request sees the file's weights in between.
+    this.splitWeights.carryOver(runtime);
+    this.current = validated;
+    this.runtime = runtime;
+    this.logs.configure(validated.logging);
+    this.accessSinks.retain(new Set(runtime.access === null ? [] : [runtime.access.destination]));
+    // logrotate may have renamed the files before asking for a reload.
+    if (edges) this.accessSinks.reopen();
+    this.registry.retain(live);
+    this.middlewareStates.retain(Object.keys(validated.middlewares));
+    this.registry.startChecks();
   }
 
   async close(options: { gracePeriodMs?: number } = {}): Promise<void> {
     if (this.isDraining) return;
     this.isDraining = true;
+    // Providers first: no swap starts while connections drain.
+    await this.providerManager.close();
     const grace = options.gracePeriodMs ?? this.current.shutdown.gracePeriod;
     const listeners = [...this.listenerByAddress.values()];
     const stopped = Promise.all(listeners.map((l) => l.stopAccepting()));

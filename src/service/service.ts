@@ -139,6 +139,8 @@ export type Sticky = ReturnType<typeof createSticky>;
 export interface ServiceRuntime {
   readonly name: string;
   readonly backends: readonly ServiceBackend[];
+  /** The provider its backends come from (services.<name>.discovery), if any. */
+  readonly discovery: string | undefined;
   readonly balancer: Balancer;
   readonly sticky: Sticky | undefined;
   readonly stickyConfig: StickyConfig | undefined;
@@ -253,6 +255,7 @@ export class BackendRegistry {
     return {
       name,
       backends,
+      discovery: config.discovery?.provider,
       balancer: createBalancer(backends, config.balancer),
       sticky: config.sticky === undefined ? undefined : createSticky(backends, config.sticky),
       stickyConfig: config.sticky,

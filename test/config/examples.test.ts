@@ -92,6 +92,7 @@ describe("bundled example configurations", () => {
       shutdown: { gracePeriod: 30_000 },
       metrics: { enabled: true, buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], process: true },
       logging: { level: "info", components: {}, format: "auto" },
+      providers: [],
     });
   });
 

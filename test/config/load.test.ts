@@ -116,14 +116,40 @@ describe("parseConfigText", () => {
   });
 
   it("points a missing required key at the mapping that should hold it", () => {
-    const issue = only(`${LISTENER}services:\n  api:\n    preserveHost: false\n`);
+    const issue = only(`${LISTENER}tenants:\n  acme:\n    routers: {}\n`);
     assert.deepEqual(issue, {
       file: "divisor.yaml",
       line: 5,
       column: 5,
-      path: "services.api.backends",
-      message: 'missing required key "backends" (expected a list)',
+      path: "tenants.acme.hosts",
+      message: 'missing required key "hosts" (expected a list)',
     });
+  });
+
+  it("asks a service without backends for some, or for discovery", () => {
+    const issue = only(`${LISTENER}services:\n  api:\n    preserveHost: false\n`);
+    assert.deepEqual([issue.line, issue.column, issue.path], [5, 5, "services.api.backends"], "the issue points at the service");
+    assert.equal(issue.message, "a service needs at least one backend (or discovery: { provider: <name> } to take them from a provider)");
+  });
+
+  it("names an unknown discovery provider and refuses two providers of one name", () => {
+    const text = `${LISTENER}services:\n  api:\n    discovery: { provider: dsn }\nproviders:\n  - { type: file, path: a.yaml }\n  - { type: file, path: b.yaml }\n`;
+    const err = (() => {
+      try {
+        parseConfigText(text, "divisor.yaml");
+      } catch (e) {
+        return e as ConfigError;
+      }
+      throw new Error("the configuration was accepted");
+    })();
+    assert.deepEqual(
+      err.issues.map((i) => [i.path, i.message]),
+      [
+        ["services.api.discovery.provider", 'unknown provider "dsn"; defined providers: "file"'],
+        ["providers[1]", 'provider name "file" is already used by providers[0]; give each provider a distinct name'],
+      ],
+      "both problems are reported",
+    );
   });
 
   it("asks for the discriminator when a union member lacks it", () => {

@@ -24,15 +24,27 @@ export const healthz: AdminRoute = {
   handle: (_req, gateway) => ({ status: 200, body: { status: "alive", ...status(gateway) } }),
 };
 
-/** Readiness: configuration loaded and every listener bound, not draining. */
+/**
+ * Readiness: configuration loaded, every listener bound, every provider's first state
+ * delivered (or its failure known: the gateway then serves without it), not draining.
+ */
 export const readyz: AdminRoute = {
   method: "GET",
   path: "/readyz",
-  description: "Readiness: 200 once the configuration is loaded and every listener is bound; 503 before that and while draining.",
+  description:
+    "Readiness: 200 once the configuration is loaded, every listener is bound and every provider has delivered its first state or failed; 503 before that and while draining. The body lists each provider's state and last error.",
   public: true,
   handle: (_req, gateway) => {
-    const ready = gateway.listeningSince > 0 && !gateway.draining();
-    const why = gateway.draining() ? "draining" : gateway.listeningSince === 0 ? "listeners not bound yet" : undefined;
-    return { status: ready ? 200 : 503, body: { status: ready ? "ready" : "not ready", reason: why, ...status(gateway) } };
+    const waiting = gateway.providersWaitingFor();
+    const why = gateway.draining()
+      ? "draining"
+      : gateway.listeningSince === 0
+        ? "listeners not bound yet"
+        : waiting.length > 0
+          ? `waiting for the first state of provider${waiting.length === 1 ? "" : "s"} ${waiting.map((n) => JSON.stringify(n)).join(", ")}`
+          : undefined;
+    const ready = why === undefined;
+    const providers = gateway.providers().map((p) => ({ name: p.name, type: p.type, state: p.state, lastError: p.lastError ?? undefined }));
+    return { status: ready ? 200 : 503, body: { status: ready ? "ready" : "not ready", reason: why, ...status(gateway), ...(providers.length > 0 ? { providers } : {}) } };
   },
 };

@@ -7,6 +7,7 @@ import { listeners } from "./listeners.js";
 import { getLogging, putLogging } from "./logging.js";
 import { metrics } from "./metrics.js";
 import { allocationProfile, cpuProfile, heapSnapshot } from "./profile.js";
+import { providersRoute } from "./providers.js";
 import { reloadRoute } from "./reload.js";
 import { routers } from "./routers.js";
 import { runtimeRoute } from "./runtime.js";
@@ -47,6 +48,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
   service,
   backendState,
   listeners,
+  providersRoute,
   runtimeRoute,
   reloadRoute,
   cachePurge,

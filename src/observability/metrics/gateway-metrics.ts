@@ -37,6 +37,18 @@ export interface MetricsSources {
   tracing?(): TracingStats | null;
   /** The traffic splits of the table in force. */
   splits?(): Iterable<SplitGauge>;
+  /** The providers (providers:), in order. */
+  providers?(): readonly ProviderGauge[];
+}
+
+/** A provider as a scrape shows it. */
+export interface ProviderGauge {
+  readonly name: string;
+  readonly type: string;
+  readonly state: string;
+  readonly lastSuccessAt: string | null;
+  readonly updates: { readonly accepted: number; readonly refused: number };
+  readonly errors: number;
 }
 
 /** A router's traffic split as a scrape shows it. */
@@ -160,6 +172,8 @@ export class GatewayMetrics {
     this.renderBackends(w, sources.registry);
     if (sources.splits !== undefined) renderSplits(w, [...sources.splits()]);
     this.renderReloads(w);
+    const providers = sources.providers?.() ?? [];
+    if (providers.length > 0) renderProviders(w, providers);
     sources.tracing?.()?.render(w);
     this.plugins.render(w);
     this.process?.render(w);
@@ -336,6 +350,24 @@ export class GatewayMetrics {
     w.family("divisor_config_last_reload_success_timestamp_seconds", "gauge", "When the configuration in force was loaded (Unix time).", "seconds");
     w.sample([], this.lastSuccessAt);
   }
+}
+
+function renderProviders(w: ExpositionWriter, providers: readonly ProviderGauge[]): void {
+  const label = (p: ProviderGauge): Labels => [
+    ["provider", p.name],
+    ["type", p.type],
+  ];
+  w.family("divisor_provider_up", "gauge", "1 when the provider's last state went into force and its source answers; 0 while starting, refused or failed (its last good state stays in force).");
+  for (const p of providers) w.sample(label(p), p.state === "ok" ? 1 : 0);
+  w.family("divisor_provider_updates", "counter", "States a provider delivered, by result: accepted (in force) or refused (name collision, invalid configuration).");
+  for (const p of providers) {
+    w.sample([...label(p), ["result", "accepted"]], p.updates.accepted);
+    w.sample([...label(p), ["result", "refused"]], p.updates.refused);
+  }
+  w.family("divisor_provider_errors", "counter", "Failures a provider's source reported (connection lost, query failed, malformed data).");
+  for (const p of providers) w.sample(label(p), p.errors);
+  w.family("divisor_provider_last_success_timestamp_seconds", "gauge", "When the provider last delivered a state that went into force (Unix time; 0 = never).", "seconds");
+  for (const p of providers) w.sample(label(p), p.lastSuccessAt === null ? 0 : Date.parse(p.lastSuccessAt) / 1000);
 }
 
 function renderSplits(w: ExpositionWriter, splits: readonly SplitGauge[]): void {
