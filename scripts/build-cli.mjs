@@ -27,8 +27,9 @@ await build({
   supported: { "dynamic-import": false },
   // The OpenTelemetry SDK is required from node_modules only when tracing is configured: kept out
   // of the bundle, it adds nothing to the bundle's parse, code cache or start when tracing is off.
-  // ioredis likewise, only when a rate-limit store is on Redis.
-  external: ["@opentelemetry/*", "ioredis"],
+  // ioredis likewise, only when a rate-limit store is on Redis; @kubernetes/client-node only
+  // when a kubernetes provider starts.
+  external: ["@opentelemetry/*", "ioredis", "@kubernetes/client-node"],
   logLevel: "warning",
 });
 // The entry's hashbang is kept by esbuild but is not valid inside the CommonJS wrapper the launcher compiles: turn it into a comment (same length, so the source map holds).

@@ -3,10 +3,11 @@ import { findCookie } from "../exchange/forwarding.js";
 import { compileRuntime } from "../gateway/runtime.js";
 import { hostWithoutPort } from "../listener/connection.js";
 import { BackendRegistry, selectBackend } from "../service/service.js";
-import { configPath, fail, loadOrExit } from "./common.js";
+import { configPath, fail, loadWithKubernetesOrExit } from "./common.js";
 
 interface ExplainOptions {
   config?: string;
+  kubernetes?: string;
   header: string[];
   clientIp: string;
 }
@@ -22,6 +23,7 @@ export function registerExplain(program: Command): void {
     .argument("<method>", "request method, e.g. GET")
     .argument("<url>", "full URL, e.g. https://a.example.com/x?y=1")
     .option("-c, --config <file>", "configuration file (default: the bundled default config)")
+    .option("--kubernetes <path>", "also route what the kubernetes provider makes of these manifests (a YAML file or directory of Services, EndpointSlices, Ingresses, Gateways, HTTPRoutes...)")
     .option("-H, --header <header>", 'request header "Name: value" (repeatable)', collect, [])
     .option("--client-ip <ip>", "client address used by hashing balancers", "127.0.0.1")
     .action(async (method: string, rawUrl: string, opts: ExplainOptions) => {
@@ -38,7 +40,7 @@ export function registerExplain(program: Command): void {
         headers.set(h.slice(0, i).trim().toLowerCase(), h.slice(i + 1).trim());
       }
       if (!headers.has("host")) headers.set("host", url.host);
-      const config = await loadOrExit(configPath(opts.config));
+      const config = await loadWithKubernetesOrExit(configPath(opts.config), opts.kubernetes);
       const registry = new BackendRegistry();
       try {
         const runtime = compileRuntime(config, registry, new Map(), new Set());

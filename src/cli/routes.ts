@@ -3,7 +3,7 @@ import type { RouteTarget } from "../exchange/types.js";
 import { compileRuntime } from "../gateway/runtime.js";
 import { formatRouteTable } from "../router/format.js";
 import { BackendRegistry } from "../service/service.js";
-import { configPath, fail, loadOrExit } from "./common.js";
+import { configPath, fail, loadWithKubernetesOrExit } from "./common.js";
 
 export function describeTarget(target: unknown): string {
   const t = target as RouteTarget;
@@ -17,8 +17,9 @@ export function registerRoutes(program: Command): void {
     .command("routes")
     .description("print the compiled router table in precedence order")
     .option("-c, --config <file>", "configuration file (default: the bundled default config)")
-    .action(async (opts: { config?: string }) => {
-      const config = await loadOrExit(configPath(opts.config));
+    .option("--kubernetes <path>", "also route what the kubernetes provider makes of these manifests (a YAML file or directory of Services, EndpointSlices, Ingresses, Gateways, HTTPRoutes...)")
+    .action(async (opts: { config?: string; kubernetes?: string }) => {
+      const config = await loadWithKubernetesOrExit(configPath(opts.config), opts.kubernetes);
       const registry = new BackendRegistry();
       try {
         const runtime = compileRuntime(config, registry, new Map(), new Set());
