@@ -2,7 +2,7 @@ import { fileURLToPath } from "node:url";
 import { loadConfigFile } from "../config/load.js";
 import type { DivisorConfig } from "../config/schema.js";
 import { DivisorError } from "../errors.js";
-import { loadKubernetesObjects, mergeTranslation, snapshotFromObjects, translateFixtures } from "../providers/kubernetes/fixtures.js";
+import { loadKubernetesObjects, withKubernetesObjects } from "../providers/kubernetes/fixtures.js";
 
 /** The bundled default config: a listener on 127.0.0.1:8080 in front of three demo backends. */
 export const DEFAULT_CONFIG_PATH = fileURLToPath(new URL("../../defaults/divisor.yaml", import.meta.url));
@@ -35,9 +35,9 @@ export async function loadWithKubernetesOrExit(path: string, kubernetes: string 
   const config = await loadOrExit(path);
   if (kubernetes === undefined) return config;
   try {
-    const t = translateFixtures(snapshotFromObjects(loadKubernetesObjects(kubernetes)));
-    for (const p of t.problems) process.stderr.write(`kubernetes: ${p.kind} ${p.object}: ${p.message}\n`);
-    return mergeTranslation(config, t, kubernetes);
+    const { config: merged, translation } = withKubernetesObjects(config, loadKubernetesObjects(kubernetes), kubernetes);
+    for (const p of translation.problems) process.stderr.write(`kubernetes: ${p.kind} ${p.object}: ${p.message}\n`);
+    return merged;
   } catch (err) {
     if (err instanceof Error && !(err instanceof DivisorError)) fail(new DivisorError("ERR_KUBERNETES_FIXTURE", `${kubernetes}: ${err.message}`));
     fail(err);

@@ -60,7 +60,9 @@ export function registerExplain(program: Command): void {
           if (match.params !== null) out.push(`params:  ${JSON.stringify(match.params)}`);
           out.push(`middlewares: ${t.middlewareNames.length === 0 ? "(none)" : t.middlewareNames.join(" > ")}`);
           const service = t.service;
-          if (service === undefined) {
+          if (t.split !== null) {
+            out.push(`split:   ${t.split.arms.map((a) => `${a.service}:${a.weight}`).join(" ")} (by weight, after the split's match rules and sticky cookie)`);
+          } else if (service === undefined) {
             out.push("service: (none: a middleware must answer)");
           } else {
             const ctx = {

@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { etcdProviderSchema } from "./etcd/schema.js";
 import { fileProviderSchema } from "./file/schema.js";
+import { kubernetesProviderSchema } from "./kubernetes/schema.js";
 import type { ProviderType } from "./types.js";
 
 /** A registered provider type: its schema now, its code when started. */
@@ -23,6 +24,7 @@ function entry<S extends z.ZodType>(schema: S, load: () => Promise<{ provider: P
 export const PROVIDER_TYPES = {
   file: entry(fileProviderSchema, () => import("./file/index.js")),
   etcd: entry(etcdProviderSchema, () => import("./etcd/index.js")),
+  kubernetes: entry(kubernetesProviderSchema, () => import("./kubernetes/index.js")),
 } as const;
 
 type AnyProviderSchema = (typeof PROVIDER_TYPES)[keyof typeof PROVIDER_TYPES]["schema"];
