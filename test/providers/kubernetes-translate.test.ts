@@ -145,6 +145,22 @@ describe("kubernetes Gateway API → routers", () => {
     assert.deepEqual(Object.keys(mirror.fragment.middlewares), [], "and leaves no middleware behind");
   });
 
+  it("refuses one route whose regular expression or header name is invalid, and still serves the others", () => {
+    const objects = gatewayObjects({}, { hostnames: ["bad.example.com"], rules: [{ matches: [{ path: { type: "RegularExpression", value: "/(unclosed" } }], backendRefs: [{ name: "s", port: 80 }] }] });
+    objects.push({
+      apiVersion: "gateway.networking.k8s.io/v1",
+      kind: "HTTPRoute",
+      metadata: { name: "hdr", namespace: "default" },
+      spec: { parentRefs: [{ name: "gw" }], hostnames: ["hdr.example.com"], rules: [{ matches: [{ headers: [{ name: "bad header", value: "x" }] }], backendRefs: [{ name: "s", port: 80 }] }] },
+    });
+    objects.push({ apiVersion: "gateway.networking.k8s.io/v1", kind: "HTTPRoute", metadata: { name: "good", namespace: "default" }, spec: { parentRefs: [{ name: "gw" }], hostnames: ["good.example.com"], rules: [{ backendRefs: [{ name: "s", port: 80 }] }] } });
+    const t = translate(snapshotFromObjects(objects), OPTIONS);
+    assert.deepEqual(Object.keys(t.fragment.routers), ["k8s.httproute.default.good.0.0"], "only the good route is served");
+    const messages = t.statuses.filter((s) => s.kind === "HTTPRoute").map((s) => (s.status.parents as ParentStatus[])[0]!.conditions[0]!.message);
+    assert.ok(messages.some((m) => /regular expression "\/\(unclosed"/.test(m)), `the bad regex is named (${messages.join(" | ")})`);
+    assert.ok(messages.some((m) => /match\.headers\.0\.name/.test(m)), `the bad header name is named (${messages.join(" | ")})`);
+  });
+
   it("turns URLRewrite and RequestRedirect path modifiers into rewrite-path, strip-prefix and redirect middlewares", () => {
     const rules = [
       { matches: [{ path: { type: "PathPrefix", value: "/old" } }], filters: [{ type: "URLRewrite", urlRewrite: { path: { type: "ReplacePrefixMatch", replacePrefixMatch: "/new" } } }], backendRefs: [{ name: "s", port: 80 }] },

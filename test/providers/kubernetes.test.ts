@@ -6,13 +6,16 @@ import { X509Certificate } from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
 import https from "node:https";
+import os from "node:os";
+import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import type { DivisorConfigInput } from "../../src/config/schema.js";
 import { createGateway, type Gateway } from "../../src/gateway/gateway.js";
 import { TestCa } from "../helpers/certs.js";
 import { eventually } from "../helpers/eventually.js";
 import { type FakeKubeApi, type KubeObject, startFakeKubeApi } from "../helpers/fake-kube-api.js";
-import { get, startBackend, type TestBackend } from "../helpers/net.js";
+import { exited, startBuilt } from "../helpers/cli.js";
+import { freePort, get, startBackend, type TestBackend } from "../helpers/net.js";
 
 let fake: FakeKubeApi;
 const backends: TestBackend[] = [];
@@ -369,6 +372,27 @@ describe("kubernetes provider (fake Kubernetes API)", () => {
       await gw.close();
       ca.close();
       fake.remove("Ingress", "tls", "web");
+    }
+  });
+
+  it("runs in the built divisor command, which loads @kubernetes/client-node only for this provider", async () => {
+    const a = await pod("built-a");
+    fake.apply(ingressClass);
+    fake.apply(service("built", "web"));
+    fake.apply(slice("built", "web", [{ pod: a, ready: true, serving: true, terminating: false }]));
+    fake.apply(ingress("built", "web", "built.example.com", "web"));
+    const port = await freePort();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "divisor-k8s-cli-"));
+    const file = path.join(dir, "divisor.yaml");
+    fs.writeFileSync(file, `listeners: [{ address: "127.0.0.1:${port}" }]\nproviders:\n  - { type: kubernetes, kubeconfig: ${JSON.stringify(fake.kubeconfigFile)}, namespaces: [built] }\n`);
+    const { child, logs } = startBuilt(["-c", file]);
+    try {
+      await eventually(async () => assert.equal((await get(`http://127.0.0.1:${port}/`, { headers: { host: "built.example.com" } })).body, "built-a", `the built command serves the Ingress (${logs().slice(-500)})`), 20_000);
+    } finally {
+      child.kill("SIGTERM");
+      await exited(child);
+      fs.rmSync(dir, { recursive: true, force: true });
+      fake.remove("Ingress", "built", "web");
     }
   });
 

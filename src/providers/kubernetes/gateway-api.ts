@@ -14,7 +14,7 @@
  */
 import { EXTENSION_GROUP, middlewaresAnnotation } from "./annotations.js";
 import { byAge, condition, keyOf, type Condition, type Gateway, type GatewayListener, type HTTPRouteFilter, type HTTPRouteMatch, type HTTPPathModifier, type ParentRef } from "./objects.js";
-import type { FragmentBuilder, MiddlewareInput, PathInput, RouterInput } from "./snapshot.js";
+import { type FragmentBuilder, invalidMiddleware, invalidRouter, type MiddlewareInput, type PathInput, type RouterInput } from "./snapshot.js";
 
 const GROUP = "gateway.networking.k8s.io";
 
@@ -134,6 +134,8 @@ function filterMiddlewares(filters: readonly HTTPRouteFilter[], match: HTTPRoute
       default:
         return `filter type ${f.type} is not supported (RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect, URLRewrite, ExtensionRef)`;
     }
+    const bad = invalidMiddleware(mw);
+    if (bad !== undefined) return `filters[${i}] (${f.type}): ${bad}`;
     out[name] = mw;
     names.push(name);
   }
@@ -310,6 +312,11 @@ export function translateGatewayApi(b: FragmentBuilder): StatusUpdate[] {
             const live = split.filter((s) => s.weight > 0);
             if (live.length === 1) router.service = live[0]!.service;
             else router.split = { services: split };
+          }
+          const bad = invalidRouter(router);
+          if (bad !== undefined) {
+            unsupported = `rules[${ri}].matches[${mi}]: ${bad}`;
+            break rules;
           }
           routers.push([name, router]);
         }

@@ -3,6 +3,7 @@
  * builds from it: the services it resolved, the TLS Secrets it needs, the problems it
  * met. Translators are pure functions of a snapshot (tested without any API server).
  */
+import { middlewareSchema, routerSchema } from "../../config/schema.js";
 import type { BackendInput, ConfigFragment } from "../types.js";
 
 /** A router as a provider writes it. */
@@ -121,6 +122,11 @@ export class FragmentBuilder {
    * earlier router are left out of this one; it is dropped when none is left.
    */
   claim(name: string, router: RouterInput, kind: string, object: string): boolean {
+    const bad = invalidRouter(router);
+    if (bad !== undefined) {
+      this.problem(kind, object, `router ${name}: ${bad}; left out`);
+      return false;
+    }
     const m = router.match ?? {};
     const rest = JSON.stringify([m.path ?? null, [...(m.methods ?? [])].sort(), (m.headers ?? []).map((h) => JSON.stringify(h)).sort(), router.priority ?? 0]);
     const hosts = m.hosts === undefined ? ["*"] : m.hosts.map((h) => h.toLowerCase());
@@ -141,4 +147,40 @@ export class FragmentBuilder {
   problem(kind: string, object: string, message: string): void {
     this.problems.push({ kind, object, message });
   }
+}
+
+function firstIssue(r: { success: boolean; error?: { issues: { path: PropertyKey[]; message: string }[] } }): string | undefined {
+  if (r.success) return undefined;
+  const i = r.error!.issues[0]!;
+  return `${i.path.map(String).join(".")}: ${i.message}`;
+}
+
+function badRegex(source: string | undefined): string | undefined {
+  if (source === undefined) return undefined;
+  try {
+    new RegExp(source);
+    return undefined;
+  } catch (err) {
+    return `regular expression ${JSON.stringify(source)}: ${(err as Error).message}`;
+  }
+}
+
+/**
+ * Why a router made from an object would not validate or compile (a host or header
+ * name the schema refuses, a regular expression that does not compile), checked per
+ * object: one bad object must not get the provider's whole fragment refused.
+ */
+export function invalidRouter(router: RouterInput): string | undefined {
+  const m = router.match ?? {};
+  const path = m.path as { regex?: string } | undefined;
+  return (
+    firstIssue(routerSchema.safeParse(router)) ??
+    badRegex(path?.regex) ??
+    (m.headers ?? []).map((h) => badRegex((h as { regex?: string }).regex)).find((x) => x !== undefined)
+  );
+}
+
+/** Why a middleware made from an object would not validate (or its regex not compile). */
+export function invalidMiddleware(mw: MiddlewareInput): string | undefined {
+  return firstIssue(middlewareSchema.safeParse(mw)) ?? badRegex((mw as { regex?: string }).regex);
 }
