@@ -3,6 +3,7 @@ import { Command } from "commander";
 import { VERSION } from "../observability/version.js";
 import { registerDebug } from "./debug.js";
 import { registerExplain } from "./explain.js";
+import { registerProviders } from "./providers.js";
 import { registerReload } from "./reload.js";
 import { registerRoutes } from "./routes.js";
 import { registerSchema } from "./schema.js";
@@ -24,6 +25,7 @@ registerRoutes(program);
 registerExplain(program);
 registerDebug(program);
 registerSplit(program);
+registerProviders(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`divisor: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -23,6 +23,6 @@ export function registerValidate(program: Command): void {
       } finally {
         registry.destroyAll();
       }
-      process.stdout.write(`${path}: valid (${config.listeners.length} listener(s), ${Object.keys(config.services).length} service(s), ${Object.keys(config.routers).length} router(s), ${Object.keys(config.tenants).length} tenant(s))\n`);
+      process.stdout.write(`${path}: valid (${config.listeners.length} listener(s), ${Object.keys(config.services).length} service(s), ${Object.keys(config.routers).length} router(s), ${Object.keys(config.tenants).length} tenant(s))${config.providers.length === 0 ? "" : `; ${config.providers.length} provider(s) checked, not contacted`}\n`);
     });
 }

@@ -471,6 +471,7 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
       }
       const base = validateConfig(config, this.source);
       refuseBucketChange(this.current, base, this.source);
+      this.providerManager.retryRefused();
       let composition = this.providerManager.compose(base, this.source);
       try {
         await this.install(composition.config, true);

@@ -5,6 +5,7 @@
  */
 import { validateConfig } from "../config/load.js";
 import type { DivisorConfig, ProviderEntryConfig } from "../config/schema.js";
+import { ConfigError } from "../errors.js";
 import type { Logger } from "../observability/logger.js";
 import { describeFailure } from "../observability/logging.js";
 import { cloneState, type MergeState, mergeBase, mergeFragment } from "./merge.js";
@@ -50,6 +51,9 @@ class Slot {
   goodJson = "";
   pending: ConfigFragment | null = null;
   pendingJson = "";
+  /** The last fragment refused: sent again unchanged it is not tried again (until a reload, which may make it fit). */
+  refusedFragment: ConfigFragment | null = null;
+  refusedJson = "";
   state: ProviderStatus = "starting";
   /** Delivered a first state (taken or refused) or failed: /readyz stops waiting for it. */
   settled = false;
@@ -70,6 +74,10 @@ class Slot {
 
   refuse(err: unknown, log: Logger): void {
     const message = err instanceof Error ? err.message : String(err);
+    if (this.pending !== null) {
+      this.refusedFragment = this.pending;
+      this.refusedJson = this.pendingJson;
+    }
     this.pending = null;
     this.pendingJson = "";
     this.state = "refused";
@@ -145,6 +153,8 @@ export class ProviderManager {
       slot.goodJson = slot.pendingJson;
       slot.pending = null;
       slot.pendingJson = "";
+      slot.refusedFragment = null;
+      slot.refusedJson = "";
       slot.state = slot.failure === null ? "ok" : "failed";
       slot.settled = true;
       slot.accepted++;
@@ -157,8 +167,22 @@ export class ProviderManager {
 
   /** The gateway could not compile the composition: its new fragments are refused (the next compose leaves them out). */
   reject(composition: Composition, err: unknown): void {
-    for (const slot of composition.taken) slot.refuse(err, this.host.logger);
+    // The compiler locates its problems in "<config>": they come from these providers' new fragments.
+    const who = composition.taken.map((s) => `provider "${s.name}"`).join(" or ");
+    const blamed = err instanceof ConfigError ? new ConfigError(err.issues.map((i) => (i.file === "<config>" ? { ...i, file: who } : i))) : err;
+    for (const slot of composition.taken) slot.refuse(blamed, this.host.logger);
     for (const [slot, e] of composition.refused) slot.refuse(e, this.host.logger);
+  }
+
+  /** A reload may make refused fragments fit (the file now defines what they refer to): compose them again. */
+  retryRefused(): void {
+    for (const slot of this.slots.values()) {
+      if (slot.refusedFragment === null || slot.pending !== null) continue;
+      slot.pending = slot.refusedFragment;
+      slot.pendingJson = slot.refusedJson;
+      slot.refusedFragment = null;
+      slot.refusedJson = "";
+    }
   }
 
   /** Whether a provider has a fragment waiting to be composed. */
@@ -227,7 +251,8 @@ export class ProviderManager {
           slot.lastSuccessAt = Date.now();
           return;
         }
-        if (json === slot.pendingJson) return;
+        // A source that repeats itself (DNS at each TTL) is refused once, not at each repetition.
+        if (json === slot.pendingJson || json === slot.refusedJson) return;
         slot.pending = JSON.parse(json) as ConfigFragment;
         slot.pendingJson = json;
         this.schedule();

@@ -4,6 +4,8 @@
  * (and its client library: etcd3, ...) loads when a configuration uses it.
  */
 import { z } from "zod";
+import { consulProviderSchema } from "./consul/schema.js";
+import { dnsProviderSchema } from "./dns/schema.js";
 import { etcdProviderSchema } from "./etcd/schema.js";
 import { fileProviderSchema } from "./file/schema.js";
 import { kubernetesProviderSchema } from "./kubernetes/schema.js";
@@ -23,7 +25,9 @@ function entry<S extends z.ZodType>(schema: S, load: () => Promise<{ provider: P
 /** One line per provider type. */
 export const PROVIDER_TYPES = {
   file: entry(fileProviderSchema, () => import("./file/index.js")),
+  dns: entry(dnsProviderSchema, () => import("./dns/index.js")),
   etcd: entry(etcdProviderSchema, () => import("./etcd/index.js")),
+  consul: entry(consulProviderSchema, () => import("./consul/index.js")),
   kubernetes: entry(kubernetesProviderSchema, () => import("./kubernetes/index.js")),
 } as const;
 

@@ -2,10 +2,11 @@
  * What the deploy/ checks watch: a real gateway with every kind of metric the
  * dashboard and the alerts read (healthy, failing and unreachable backends,
  * health checks, circuit breakers, a tenant, an admin listener with process
- * metrics), traffic that exercises them, and the queries of deploy/.
+ * metrics, a file provider), traffic that exercises them, and the queries of deploy/.
  */
 import { TestCa } from "../helpers/certs.js";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse as parseYaml } from "yaml";
@@ -44,6 +45,9 @@ export async function startObservedGateway(): Promise<ObservedGateway> {
   const goneAddress = gone.address;
   await gone.close(); // nothing listens there any more: connects are refused
   const adminPort = await freePort();
+  // A provider, so the divisor_provider_* families (and the alert on them) exist.
+  const provided = mkdtempSync(join(tmpdir(), "divisor-observed-"));
+  writeFileSync(join(provided, "provided.yaml"), "routers:\n  provided: { match: { path: { prefix: /provided } }, service: app }\n");
   // An HTTPS listener too, so the TLS families (and the alerts on them) exist.
   const ca = new TestCa();
   const leaf = ca.issue(["observed.example.test"], "observed");
@@ -65,6 +69,7 @@ export async function startObservedGateway(): Promise<ObservedGateway> {
       gone: { match: { path: { prefix: "/gone" } }, service: "gone" },
     },
     tenants: { acme: { hosts: ["acme.test"], routers: { shop: { service: "app" } } } },
+    providers: [{ type: "file", name: "provided", path: provided }],
   };
   const gw = await startGateway({ ...config, listeners });
   const malformed = async () => {
@@ -90,6 +95,7 @@ export async function startObservedGateway(): Promise<ObservedGateway> {
       await gw.close();
       await Promise.all(backends.map((b) => b.close()));
       ca.close();
+      rmSync(provided, { recursive: true, force: true });
     },
   };
 }

@@ -6,11 +6,11 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Etcd3 } from "etcd3";
 import type { DivisorConfigInput } from "../../src/config/schema.js";
-import { createGateway, type Gateway } from "../../src/gateway/gateway.js";
 import { adminCall } from "../helpers/admin.js";
 import { startEtcd, type TestEtcd } from "../helpers/etcd.js";
 import { eventually } from "../helpers/eventually.js";
 import { freePort, get, startBackend, type TestBackend } from "../helpers/net.js";
+import { type ProviderGateway, startProviderGateway } from "../helpers/provider-gateway.js";
 
 let dir: string;
 let etcd: TestEtcd;
@@ -40,26 +40,11 @@ async function backend(name: string, delayMs = 0): Promise<TestBackend> {
   return b;
 }
 
-interface Running {
-  gateway: Gateway;
-  url: string;
-  admin: string;
-  close(): Promise<void>;
+function start(prefix: string, config: Omit<DivisorConfigInput, "listeners">, endpoint = etcd.endpoint): Promise<ProviderGateway> {
+  return startProviderGateway({ providers: [{ type: "etcd", endpoints: [endpoint], prefix, retry: { initial: 100, max: 500 } }], ...config });
 }
 
-async function start(prefix: string, config: Omit<DivisorConfigInput, "listeners">, endpoint = etcd.endpoint): Promise<Running> {
-  const gateway = createGateway({
-    listeners: [{ address: "127.0.0.1:0" }],
-    admin: { address: "127.0.0.1:0" },
-    logging: { level: "silent" },
-    providers: [{ type: "etcd", endpoints: [endpoint], prefix, retry: { initial: 100, max: 500 } }],
-    ...config,
-  });
-  const [bound] = await gateway.listen();
-  return { gateway, url: `http://127.0.0.1:${bound!.port}`, admin: `http://127.0.0.1:${gateway.adminAddress!.port}`, close: () => gateway.close({ gracePeriodMs: 500 }) };
-}
-
-function provider(gw: Running) {
+function provider(gw: ProviderGateway) {
   const p = gw.gateway.providers().find((x) => x.name === "etcd");
   assert.ok(p !== undefined, "the etcd provider is listed");
   return p;
@@ -217,6 +202,42 @@ describe("etcd provider (a real etcd)", () => {
     } finally {
       stop = true;
       agent.destroy();
+      await gw.close();
+    }
+  });
+
+  it("lets a request in flight to a backend removed from etcd finish", async () => {
+    const prefix = "/inflight";
+    let release: () => void = () => {};
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
+    let arrived: () => void = () => {};
+    const started = new Promise<void>((r) => {
+      arrived = r;
+    });
+    const slow = await startBackend((req, res) => {
+      req.resume();
+      arrived();
+      void held.then(() => res.end("slow answer"));
+    });
+    backends.push(slow);
+    const other = await backend("other");
+    await client.put(`${prefix}/services/app/backends/slow`).value(slow.address);
+    const gw = await start(prefix, { services: discovered, routers: { all: { service: "app" } } });
+    try {
+      await eventually(() => assert.equal(gw.gateway.config.services.app!.backends.length, 1, "the slow backend is in force"));
+      const answer = get(`${gw.url}/`);
+      await started;
+      await client.put(`${prefix}/services/app/backends/other`).value(other.address);
+      await client.delete().key(`${prefix}/services/app/backends/slow`);
+      await eventually(() => assert.deepEqual(gw.gateway.config.services.app!.backends.map((x) => x.address), [other.address], "the slow backend is removed"));
+      assert.equal((await get(`${gw.url}/`)).body, "other", "new requests go to the remaining backend");
+      release();
+      const res = await answer;
+      assert.deepEqual([res.status, res.body], [200, "slow answer"], "the request in flight to the removed backend finished");
+    } finally {
+      release();
       await gw.close();
     }
   });

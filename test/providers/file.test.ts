@@ -3,11 +3,10 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import type { DivisorConfigInput } from "../../src/config/schema.js";
-import { createGateway, type Gateway } from "../../src/gateway/gateway.js";
 import { adminCall } from "../helpers/admin.js";
 import { eventually } from "../helpers/eventually.js";
 import { get, startBackend, type TestBackend } from "../helpers/net.js";
+import { startProviderGateway } from "../helpers/provider-gateway.js";
 
 let dir: string;
 let a: TestBackend;
@@ -24,18 +23,7 @@ after(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-interface Running {
-  gateway: Gateway;
-  url: string;
-  admin: string;
-  close(): Promise<void>;
-}
-
-async function start(config: Omit<DivisorConfigInput, "listeners">): Promise<Running> {
-  const gateway = createGateway({ listeners: [{ address: "127.0.0.1:0" }], admin: { address: "127.0.0.1:0" }, logging: { level: "silent" }, ...config });
-  const [bound] = await gateway.listen();
-  return { gateway, url: `http://127.0.0.1:${bound!.port}`, admin: `http://127.0.0.1:${gateway.adminAddress!.port}`, close: () => gateway.close({ gracePeriodMs: 500 }) };
-}
+const start = startProviderGateway;
 
 function freshDir(name: string): string {
   const d = path.join(dir, name);
@@ -137,6 +125,26 @@ describe("file provider", () => {
     }
   });
 
+  it("refuses a fragment the compiler refuses (a bad regular expression) and keeps the last good one", async () => {
+    const d = freshDir("compile");
+    const file = path.join(d, "r.yaml");
+    fs.writeFileSync(file, `services:\n  s: { backends: ["${a.address}"] }\nrouters:\n  r: { match: { path: { prefix: /r } }, service: s }\n`);
+    const gw = await start({ providers: [{ type: "file", path: d }] });
+    try {
+      await eventually(async () => assert.equal((await get(`${gw.url}/r`)).body, "a", "the router serves"));
+      fs.writeFileSync(file, `services:\n  s: { backends: ["${b.address}"] }\nrouters:\n  r: { match: { path: { regex: "([" } }, service: s }\n`);
+      const state = await eventually(async () => {
+        const s = await providerState(gw.admin, "file");
+        assert.equal(s.state, "refused", "the fragment is refused");
+        return s;
+      });
+      assert.match(state.lastError ?? "", /provider "file" {2}routers\.r\.match\.path\.regex\n {4}invalid regular expression/, `the error names the provider, the path and what: ${state.lastError}`);
+      assert.equal((await get(`${gw.url}/r`)).body, "a", "the last good fragment stays in force");
+    } finally {
+      await gw.close();
+    }
+  });
+
   it("refuses a provider whose names collide with an earlier provider's", async () => {
     const one = freshDir("one");
     const two = freshDir("two");
@@ -166,6 +174,24 @@ describe("file provider", () => {
       await gw.gateway.reload({ ...base, admin: { address: "127.0.0.1:0" } });
       assert.equal((await get(`${gw.url}/`)).status, 404, "its router is gone with it");
       assert.deepEqual(gw.gateway.providers(), [], "no provider is left");
+    } finally {
+      await gw.close();
+    }
+  });
+
+  it("restarts a provider whose entry a reload changed", async () => {
+    const first = freshDir("first");
+    const second = freshDir("second");
+    fs.writeFileSync(path.join(first, "r.yaml"), `services:\n  s: { backends: ["${a.address}"] }\nrouters:\n  r: { service: s }\n`);
+    fs.writeFileSync(path.join(second, "r.yaml"), `services:\n  s: { backends: ["${b.address}"] }\nrouters:\n  r: { service: s }\n`);
+    const gw = await start({ providers: [{ type: "file", name: "conf", path: first }] });
+    try {
+      await eventually(async () => assert.equal((await get(`${gw.url}/`)).body, "a", "the first directory serves"));
+      await gw.gateway.reload({ listeners: [{ address: "127.0.0.1:0" }], admin: { address: "127.0.0.1:0" }, logging: { level: "silent" }, providers: [{ type: "file", name: "conf", path: second }] });
+      await eventually(async () => assert.equal((await get(`${gw.url}/`)).body, "b", "the restarted provider's state serves"));
+      fs.writeFileSync(path.join(first, "r.yaml"), "routers:\n  r: { service: nope }\n");
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(gw.gateway.providers()[0]!.state, "ok", "the old directory is no longer watched");
     } finally {
       await gw.close();
     }

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { duration } from "../../config/schema-scalars.js";
-import { providerName } from "../schema-common.js";
+import { providerName, providerRetry } from "../schema-common.js";
 
 export const etcdProviderSchema = z
   .strictObject({
@@ -18,13 +18,7 @@ export const etcdProviderSchema = z
     username: z.string().min(1).optional().meta({ description: "etcd user (with password), when etcd has authentication on." }),
     password: z.string().optional().meta({ description: "Password of username (an environment variable substitution keeps it out of the file)." }),
     dialTimeout: duration.default(5_000).meta({ description: "Time to connect to etcd before a call fails." }),
-    retry: z
-      .strictObject({
-        initial: duration.default(200).meta({ description: "First wait after etcd fails, before trying again." }),
-        max: duration.default(10_000).meta({ description: "Longest wait between tries (the wait doubles up to it)." }),
-      })
-      .prefault({})
-      .meta({ description: "Back-off between reconnections while etcd is unreachable." }),
+    retry: providerRetry(200, 10_000, "etcd"),
   })
   .refine((c) => (c.username === undefined) === (c.password === undefined), { message: "username and password go together", path: ["password"] })
   .meta({
