@@ -12,6 +12,7 @@ import { GATEWAY_CONTROLLER, INGRESS_CONTROLLER } from "../../src/providers/kube
 import type { TranslateOptions } from "../../src/providers/kubernetes/snapshot.js";
 import { desiredStatus } from "../../src/providers/kubernetes/status.js";
 import { translate } from "../../src/providers/kubernetes/translate.js";
+import { validateConfig } from "../../src/config/load.js";
 import { ROOT, runBuilt } from "../helpers/cli.js";
 
 const OPTIONS: TranslateOptions = {
@@ -68,6 +69,26 @@ describe("kubernetes EndpointSlices → backends", () => {
 function ingress(name: string, spec: Ingress["spec"], annotations?: Record<string, string>): Ingress {
   return { apiVersion: "networking.k8s.io/v1", kind: "Ingress", metadata: { name, namespace: "default", annotations }, spec };
 }
+
+describe("kubernetes provider configuration", () => {
+  it("refuses kubeconfig and apiServer together, and tokenFile without apiServer, naming the key", () => {
+    const listeners = [{ address: "127.0.0.1:0" }];
+    assert.throws(
+      () => validateConfig({ listeners, providers: [{ type: "kubernetes", kubeconfig: "/k", apiServer: "https://10.0.0.1:6443" }] }),
+      /providers\[0\]\.apiServer[\s\S]*give kubeconfig or apiServer, not both/,
+      "both ways to reach the API server",
+    );
+    assert.throws(() => validateConfig({ listeners, providers: [{ type: "kubernetes", tokenFile: "/t" }] }), /tokenFile and caFile go with apiServer/, "a token file alone");
+    assert.throws(() => validateConfig({ listeners, providers: [{ type: "kubernetes", namespaces: ["Not_A_Namespace"] }] }), /expected a namespace name/, "a bad namespace");
+  });
+
+  it("sends to a Service's cluster IP when endpointSlices is off", () => {
+    const svc = { apiVersion: "v1", kind: "Service", metadata: { name: "s" }, spec: { clusterIP: "10.96.0.10", ports: [{ port: 80 }] } };
+    const spec = { ingressClassName: "divisor", defaultBackend: { service: { name: "s", port: { number: 80 } } } };
+    const t = translate(snapshotFromObjects([svc, ingress("a", spec)]), { ...OPTIONS, endpointSlices: false });
+    assert.deepEqual(t.fragment.backends["k8s.default.s.80"], [{ address: "10.96.0.10:80", weight: 1 }], "one backend: the cluster IP at the Service port");
+  });
+});
 
 describe("kubernetes Ingress → routers", () => {
   const ours = { apiVersion: "networking.k8s.io/v1", kind: "IngressClass", metadata: { name: "edge" }, spec: { controller: INGRESS_CONTROLLER } };

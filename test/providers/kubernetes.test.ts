@@ -396,6 +396,44 @@ describe("kubernetes provider (fake Kubernetes API)", () => {
     }
   });
 
+  it("reports the provider failed, with how to fix it, when it runs outside a pod without a kubeconfig", async () => {
+    const saved = process.env.KUBERNETES_SERVICE_HOST;
+    delete process.env.KUBERNETES_SERVICE_HOST;
+    const gateway = createGateway({ listeners: [{ address: "127.0.0.1:0" }], logging: { level: "silent" }, providers: [{ type: "kubernetes" }] });
+    try {
+      await gateway.listen();
+      await eventually(() => {
+        const p = gateway.providers().find((x) => x.name === "kubernetes");
+        assert.equal(p?.state, "failed", "the provider failed");
+        assert.match(p?.lastError ?? "", /not running in a pod .*give it kubeconfig/, "and says what to do");
+      });
+    } finally {
+      if (saved !== undefined) process.env.KUBERNETES_SERVICE_HOST = saved;
+      await gateway.close({ gracePeriodMs: 100 });
+    }
+  });
+
+  it("reports the provider failed when the API server refuses its token, and keeps retrying", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "divisor-k8s-token-"));
+    const file = path.join(dir, "kubeconfig");
+    fs.writeFileSync(file, fs.readFileSync(fake.kubeconfigFile, "utf8").replace(fake.token, "wrong-token"));
+    const gw = await start({ kubeconfig: file });
+    try {
+      await eventually(() => {
+        const p = gw.gateway.providers().find((x) => x.name === "kubernetes");
+        assert.equal(p?.state, "failed", "the provider failed");
+        assert.match(p?.lastError ?? "", /401 Unauthorized/, "with the server's answer");
+        assert.doesNotMatch(p?.lastError ?? "", /wrong-token/, "and no token in the message");
+      });
+      const lists = () => fake.requests.filter((r) => r === "GET /api/v1/services").length;
+      const before = lists();
+      await eventually(() => assert.ok(lists() > before, "it lists again after a back-off"));
+    } finally {
+      await gw.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("refuses a request without the bearer token, as the API server does (the fake checks it)", async () => {
     const res = await new Promise<number>((resolve, reject) => {
       https.get(`${fake.url}/api/v1/services`, { ca: fake.caPem }, (r) => {
