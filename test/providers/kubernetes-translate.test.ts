@@ -137,7 +137,8 @@ type ParentStatus = { conditions: { type: string; status: string; reason: string
 
 function routeStatus(t: ReturnType<typeof translate>): ParentStatus {
   const s = t.statuses.find((x) => x.kind === "HTTPRoute");
-  return (s?.status.parents as ParentStatus[])[0]!;
+  assert.ok(s !== undefined, "the route has a status");
+  return (s.status.parents as ParentStatus[])[0]!;
 }
 
 describe("kubernetes Gateway API → routers", () => {
