@@ -164,8 +164,8 @@ function readBody(req: import("node:http").IncomingMessage): Promise<string> {
   });
 }
 
-/** Start a fake Kubernetes API server on 127.0.0.1:0 (HTTPS, bearer token). */
-export async function startFakeKubeApi(): Promise<FakeKubeApi> {
+/** Start a fake Kubernetes API server on 127.0.0.1:0 (HTTPS, bearer token); `notServed` kinds answer 404, as CRDs not installed. */
+export async function startFakeKubeApi(options: { notServed?: string[] } = {}): Promise<FakeKubeApi> {
   const ca = new TestCa();
   const leaf = ca.issue(["localhost"], "apiserver", "localhost", ["127.0.0.1"]);
   const token = randomUUID();
@@ -204,7 +204,7 @@ export async function startFakeKubeApi(): Promise<FakeKubeApi> {
       return;
     }
     const parsed = parsePath(url.pathname);
-    if (parsed === undefined) {
+    if (parsed === undefined || options.notServed?.includes(parsed.resource.kind)) {
       send(res, 404, status(404, "NotFound", `the server could not find the requested resource (${url.pathname})`));
       return;
     }

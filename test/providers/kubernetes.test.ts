@@ -434,6 +434,42 @@ describe("kubernetes provider (fake Kubernetes API)", () => {
     }
   });
 
+  it("reaches the API server with apiServer, tokenFile and caFile instead of a kubeconfig", async () => {
+    const a = await pod("direct-a");
+    fake.apply(ingressClass);
+    fake.apply(service("direct", "web"));
+    fake.apply(slice("direct", "web", [{ pod: a, ready: true, serving: true, terminating: false }]));
+    fake.apply(ingress("direct", "web", "direct.example.com", "web"));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "divisor-k8s-direct-"));
+    fs.writeFileSync(path.join(dir, "token"), `${fake.token}\n`);
+    fs.writeFileSync(path.join(dir, "ca.pem"), fake.caPem);
+    const gw = await start({ kubeconfig: undefined, apiServer: fake.url, tokenFile: path.join(dir, "token"), caFile: path.join(dir, "ca.pem"), namespaces: ["direct"] });
+    try {
+      await eventually(async () => assert.equal((await request(gw, "direct.example.com")).body, "direct-a", `served through the direct connection (${JSON.stringify(gw.gateway.providers()[0]?.lastError)})`));
+    } finally {
+      await gw.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+      fake.remove("Ingress", "direct", "web");
+    }
+  });
+
+  it("serves Ingresses when the Gateway API is enabled but its CRDs are not installed (its lists answer 404)", async () => {
+    const bare = await startFakeKubeApi({ notServed: ["GatewayClass", "Gateway", "HTTPRoute"] });
+    const a = await pod("nocrd-a");
+    bare.apply(ingressClass);
+    bare.apply(service("nocrd", "web"));
+    bare.apply(slice("nocrd", "web", [{ pod: a, ready: true, serving: true, terminating: false }]));
+    bare.apply(ingress("nocrd", "web", "nocrd.example.com", "web"));
+    const gw = await start({ kubeconfig: bare.kubeconfigFile, gatewayApi: { enabled: true } });
+    try {
+      await eventually(async () => assert.equal((await request(gw, "nocrd.example.com")).body, "nocrd-a", "the Ingress is served without the Gateway API"));
+      assert.ok(bare.requests.some((r) => r.startsWith("GET /apis/gateway.networking.k8s.io/v1/httproutes")), "the Gateway API was looked for");
+    } finally {
+      await gw.close();
+      await bare.close();
+    }
+  });
+
   it("refuses a request without the bearer token, as the API server does (the fake checks it)", async () => {
     const res = await new Promise<number>((resolve, reject) => {
       https.get(`${fake.url}/api/v1/services`, { ca: fake.caPem }, (r) => {

@@ -4,10 +4,10 @@
  * and credentials, its Watch for the event stream; lists and status patches are plain
  * requests with the same credentials.
  */
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
-import { KubeConfig, Watch } from "@kubernetes/client-node";
+import { KubeConfig, type User, Watch } from "@kubernetes/client-node";
 import { DivisorError } from "../../errors.js";
 import { KubernetesApiError } from "./api-error.js";
 
@@ -24,8 +24,8 @@ export function loadKubeConfig(opts: ConnectOptions): KubeConfig {
   if (opts.kubeconfig !== undefined) {
     kc.loadFromFile(opts.kubeconfig);
   } else if (opts.apiServer !== undefined) {
-    const token = opts.tokenFile === undefined ? undefined : readFileSync(opts.tokenFile, "utf8").trim();
-    kc.loadFromClusterAndUser({ name: "divisor", server: opts.apiServer, caFile: opts.caFile, skipTLSVerify: false }, { name: "divisor", token });
+    kc.loadFromClusterAndUser({ name: "divisor", server: opts.apiServer, caFile: opts.caFile, skipTLSVerify: false }, { name: "divisor", authProvider: { name: TOKEN_FILE_AUTH, config: {} } });
+    kc.addAuthenticator(new TokenFileAuth(opts.tokenFile));
   } else {
     const host = process.env.KUBERNETES_SERVICE_HOST;
     if (host === undefined || host === "")
@@ -34,6 +34,41 @@ export function loadKubeConfig(opts: ConnectOptions): KubeConfig {
   }
   if (kc.getCurrentCluster() === null) throw new DivisorError("ERR_KUBERNETES_CONFIG", `the kubeconfig ${opts.kubeconfig ?? ""} has no current cluster: set current-context`);
   return kc;
+}
+
+const TOKEN_FILE_AUTH = "divisor-token-file";
+type Authenticator = Parameters<KubeConfig["addAuthenticator"]>[0];
+
+/**
+ * The bearer token of `tokenFile`, read again when the file changes (rotated
+ * service-account tokens) and trimmed (a file written by `echo` ends with a newline,
+ * which is not allowed in a header).
+ */
+class TokenFileAuth implements Authenticator {
+  private token = "";
+  private mtimeMs = -1;
+
+  constructor(private readonly file: string | undefined) {
+    if (file !== undefined) this.read(); // unreadable: say so at start, not at the first call
+  }
+
+  private read(): void {
+    if (this.file === undefined) return;
+    const mtimeMs = statSync(this.file).mtimeMs;
+    if (mtimeMs === this.mtimeMs) return;
+    this.token = readFileSync(this.file, "utf8").trim();
+    this.mtimeMs = mtimeMs;
+  }
+
+  isAuthProvider(user: User): boolean {
+    return user.authProvider?.name === TOKEN_FILE_AUTH;
+  }
+
+  async applyAuthentication(_user: User, opts: https.RequestOptions): Promise<void> {
+    if (this.file === undefined) return;
+    this.read();
+    opts.headers = { ...opts.headers, Authorization: `Bearer ${this.token}` };
+  }
 }
 
 export interface WatchEvent {

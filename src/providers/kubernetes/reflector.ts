@@ -148,15 +148,39 @@ export class Reflector {
           this.events.restarted("expired");
           continue;
         }
+        if (needList && err instanceof KubernetesApiError && err.status === 404) {
+          // The kind is not served (Gateway API CRDs not installed): the other kinds go on
+          // without it, and it is looked for again, slowly.
+          this.objects.clear();
+          this.synced = true;
+          this.events.changed();
+          backoff = MAX_BACKOFF;
+          this.events.failed(
+            new KubernetesApiError(404, `the API server does not serve ${this.type.plural} (${this.type.group || "core"}/${this.type.version}); are its CRDs installed? Looked for again every ${MAX_BACKOFF / 1000} s`),
+          );
+          await this.sleep(backoff);
+          continue;
+        }
         const what = `${this.type.plural}${this.namespace === undefined ? "" : ` in ${this.namespace}`}`;
         this.events.failed(new KubernetesApiError((err as KubernetesApiError).status ?? 0, `watching ${what}: ${(err as Error).message}`, { cause: err }));
         this.events.restarted("error");
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, backoff);
-          this.signal.addEventListener("abort", () => { clearTimeout(t); resolve(); }, { once: true });
-        });
+        await this.sleep(backoff);
         backoff = Math.min(MAX_BACKOFF, backoff * 2);
       }
     }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, ms);
+      this.signal.addEventListener(
+        "abort",
+        () => {
+          clearTimeout(t);
+          resolve();
+        },
+        { once: true },
+      );
+    });
   }
 }

@@ -21,7 +21,7 @@ export const kubernetesProviderSchema = z
       .regex(/^https?:\/\/[^/]+\/?$/, { message: 'expected the API server\'s URL, like "https://10.0.0.1:6443"' })
       .optional()
       .meta({ description: "The API server's URL, instead of a kubeconfig; with tokenFile and caFile." }),
-    tokenFile: z.string().min(1).optional().meta({ description: "With apiServer: a file holding the bearer token (re-read when the provider starts)." }),
+    tokenFile: z.string().min(1).optional().meta({ description: "With apiServer: a file holding the bearer token (read again when it changes, so rotated tokens are picked up)." }),
     caFile: z.string().min(1).optional().meta({ description: "With apiServer: the CA certificates (PEM) the API server's certificate must chain to." }),
     namespaces: z
       .array(dnsLabel)
