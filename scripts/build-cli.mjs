@@ -27,9 +27,10 @@ await build({
   supported: { "dynamic-import": false },
   // The OpenTelemetry SDK is required from node_modules only when tracing is configured: kept out
   // of the bundle, it adds nothing to the bundle's parse, code cache or start when tracing is off.
-  // ioredis likewise, only when a rate-limit store is on Redis; @kubernetes/client-node only
-  // when a kubernetes provider starts.
-  external: ["@opentelemetry/*", "ioredis", "@kubernetes/client-node"],
+  // ioredis likewise, only when a rate-limit store is on Redis; etcd3 (and its gRPC stack, +670 KB
+  // of bundle) only when an etcd provider is configured; @kubernetes/client-node only when a
+  // kubernetes provider is.
+  external: ["@opentelemetry/*", "ioredis", "etcd3", "@kubernetes/client-node"],
   logLevel: "warning",
 });
 // The entry's hashbang is kept by esbuild but is not valid inside the CommonJS wrapper the launcher compiles: turn it into a comment (same length, so the source map holds).

@@ -4,7 +4,9 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { ROOT, runBuilt } from "../helpers/cli.js";
+import { Etcd3 } from "etcd3";
+import { ROOT, runBuilt, startBuilt } from "../helpers/cli.js";
+import { startEtcd } from "../helpers/etcd.js";
 import { eventually } from "../helpers/eventually.js";
 import { freePort, get, startBackend, type TestBackend } from "../helpers/net.js";
 import { exitedWithin, killGroups, outputOf, ownGroup, until, workerPids } from "../helpers/process.js";
@@ -41,6 +43,24 @@ describe("providers from the CLI", () => {
     assert.equal(refused.code, 1, "an invalid providers section exits 1");
     assert.match(refused.err, /bad\.yaml:3:\d+ {2}providers\[0\]\.endpoints\[0\]\n {4}expected an etcd client URL like "http:\/\/10\.0\.0\.5:2379"/, "the bad endpoint is located");
     assert.match(refused.err, /bad\.yaml:4:\d+ {2}providers\[1\]\.type\n {4}.*"zookeeper"/, "the unknown type is located");
+  });
+
+  it("the built divisor loads the etcd provider (etcd3 is kept out of the bundle) and serves what etcd holds", async () => {
+    const etcd = await startEtcd(join(dir, "etcd"));
+    const client = new Etcd3({ hosts: etcd.endpoint });
+    const port = await freePort();
+    const file = join(dir, "etcd.yaml");
+    writeFileSync(file, `listeners: [{ address: "127.0.0.1:${port}" }]\nservices: { api: { discovery: { provider: etcd } } }\nrouters: { all: { service: api } }\nproviders:\n  - { type: etcd, endpoints: ["${etcd.endpoint}"] }\n`);
+    const { child, logs } = startBuilt(["-c", file]);
+    try {
+      await client.put("/divisor/services/api/backends/one").value(backend.address);
+      await eventually(async () => assert.equal((await get(`http://127.0.0.1:${port}/`)).status, 200, `the backend from etcd serves:\n${logs()}`), 20_000);
+    } finally {
+      child.kill("SIGTERM");
+      await exitedWithin(child, 20_000);
+      client.close();
+      await etcd.stop();
+    }
   });
 
   it("--workers 2: each worker runs its own providers, and divisor providers shows each one", async () => {

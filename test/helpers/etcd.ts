@@ -6,13 +6,18 @@ export interface TestEtcd {
   child: ChildProcess;
   /** The client URL, "http://127.0.0.1:<port>". */
   endpoint: string;
+  /** The client and peer ports (to start it again in the same place). */
+  ports: { client: number; peer: number };
   stop(): Promise<void>;
 }
 
-/** Starts etcd in `dir` and waits until it answers its health endpoint. */
-export async function startEtcd(dir: string): Promise<TestEtcd> {
-  const clientPort = await freePort();
-  const peerPort = await freePort();
+/**
+ * Starts etcd in `dir` and waits until it answers its health endpoint. `ports` starts it
+ * again where a stopped one was (same data in `dir`), for tests of clients reconnecting.
+ */
+export async function startEtcd(dir: string, ports: { client?: number; peer?: number } = {}): Promise<TestEtcd> {
+  const clientPort = ports.client ?? (await freePort());
+  const peerPort = ports.peer ?? (await freePort());
   const endpoint = `http://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
   const child = spawn(
@@ -43,7 +48,7 @@ export async function startEtcd(dir: string): Promise<TestEtcd> {
     if (child.exitCode !== null) break;
     try {
       const res = await fetch(`${endpoint}/health`);
-      if (res.ok) return { child, endpoint, stop };
+      if (res.ok) return { child, endpoint, ports: { client: clientPort, peer: peerPort }, stop };
     } catch {
       // not listening yet
     }

@@ -259,6 +259,17 @@ describe("etcd provider (a real etcd)", () => {
       assert.match(metrics, /divisor_provider_up\{provider="etcd",type="etcd"\} 0/, "divisor_provider_up is 0");
       assert.match(metrics, /divisor_provider_errors_total\{provider="etcd",type="etcd"\} [1-9]/, "the failure is counted");
       assert.match(metrics, /divisor_provider_last_success_timestamp_seconds\{provider="etcd",type="etcd"\} [1-9]/, "the last success is known");
+      // The same etcd back (same data, same address): the watch resumes and follows new changes.
+      etcd = await startEtcd(dir, etcd.ports);
+      const b = await backend("b");
+      const writer = new Etcd3({ hosts: etcd.endpoint });
+      try {
+        await writer.put(`${prefix}/services/app/backends/b`).value(b.address);
+      } finally {
+        writer.close();
+      }
+      await eventually(() => assert.equal(gw.gateway.config.services.app!.backends.length, 2, "a backend registered after etcd came back is in force"), 20_000);
+      assert.equal(provider(gw).state, "ok", "the provider is ok again");
     } finally {
       await gw.close();
     }
