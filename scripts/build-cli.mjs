@@ -41,9 +41,10 @@ await build({
   // of the bundle, it adds nothing to the bundle's parse, code cache or start when tracing is off.
   // ioredis likewise, only when a rate-limit store is on Redis; etcd3 (and its gRPC stack, +670 KB
   // of bundle) only when an etcd provider or ACME storage in etcd is configured; acme-client only when
-  // a listener gets its certificates over ACME. (tsx, for TypeScript plugins, comes through native-import.cjs.)
+  // a listener gets its certificates over ACME; @kubernetes/client-node only when a kubernetes provider is.
+  // (tsx, for TypeScript plugins, comes through native-import.cjs.)
   // wasmoon finds its glue.wasm beside its own file, and is loaded only when a `type: lua` middleware is configured.
-  external: ["@opentelemetry/*", "ioredis", "etcd3", "wasmoon", "acme-client"],
+  external: ["@opentelemetry/*", "ioredis", "etcd3", "wasmoon", "acme-client", "@kubernetes/client-node"],
   plugins: [nativeImport],
   logLevel: "warning",
 });

@@ -5,10 +5,11 @@ import { compileRuntime } from "../gateway/runtime.js";
 import { loadPluginsOffline } from "../middleware/plugin-loader.js";
 import { hostWithoutPort } from "../listener/connection.js";
 import { BackendRegistry, selectBackend } from "../service/service.js";
-import { configPath, fail, loadOrExit } from "./common.js";
+import { configPath, fail, loadWithKubernetesOrExit } from "./common.js";
 
 interface ExplainOptions {
   config?: string;
+  kubernetes?: string;
   header: string[];
   clientIp: string;
 }
@@ -24,6 +25,7 @@ export function registerExplain(program: Command): void {
     .argument("<method>", "request method, e.g. GET")
     .argument("<url>", "full URL, e.g. https://a.example.com/x?y=1")
     .option("-c, --config <file>", "configuration file (default: the bundled default config)")
+    .option("--kubernetes <path>", "also route what the kubernetes provider makes of these manifests (a YAML file or directory of Services, EndpointSlices, Ingresses, Gateways, HTTPRoutes...)")
     .option("-H, --header <header>", 'request header "Name: value" (repeatable)', collect, [])
     .option("--client-ip <ip>", "client address used by hashing balancers", "127.0.0.1")
     .action(async (method: string, rawUrl: string, opts: ExplainOptions) => {
@@ -41,7 +43,7 @@ export function registerExplain(program: Command): void {
       }
       if (!headers.has("host")) headers.set("host", url.host);
       const path = configPath(opts.config);
-      const config = await loadOrExit(path);
+      const config = await loadWithKubernetesOrExit(path, opts.kubernetes);
       // Plugin middlewares compile as stand-ins: the table is shown, no plugin code runs.
       const plugins = await loadPluginsOffline(config.plugins, dirname(resolve(path))).catch(fail);
       const registry = new BackendRegistry();
@@ -63,7 +65,9 @@ export function registerExplain(program: Command): void {
           if (match.params !== null) out.push(`params:  ${JSON.stringify(match.params)}`);
           out.push(`middlewares: ${t.middlewareNames.length === 0 ? "(none)" : t.middlewareNames.join(" > ")}`);
           const service = t.service;
-          if (service === undefined) {
+          if (t.split !== null) {
+            out.push(`split:   ${t.split.arms.map((a) => `${a.service}:${a.weight}`).join(" ")} (by weight, after the split's match rules and sticky cookie)`);
+          } else if (service === undefined) {
             out.push("service: (none: a middleware must answer)");
           } else {
             const ctx = {

@@ -5,7 +5,7 @@ import { compileRuntime } from "../gateway/runtime.js";
 import { loadPluginsOffline } from "../middleware/plugin-loader.js";
 import { formatRouteTable } from "../router/format.js";
 import { BackendRegistry } from "../service/service.js";
-import { configPath, fail, loadOrExit } from "./common.js";
+import { configPath, fail, loadWithKubernetesOrExit } from "./common.js";
 
 export function describeTarget(target: unknown): string {
   const t = target as RouteTarget;
@@ -19,9 +19,10 @@ export function registerRoutes(program: Command): void {
     .command("routes")
     .description("print the compiled router table in precedence order")
     .option("-c, --config <file>", "configuration file (default: the bundled default config)")
-    .action(async (opts: { config?: string }) => {
+    .option("--kubernetes <path>", "also route what the kubernetes provider makes of these manifests (a YAML file or directory of Services, EndpointSlices, Ingresses, Gateways, HTTPRoutes...)")
+    .action(async (opts: { config?: string; kubernetes?: string }) => {
       const path = configPath(opts.config);
-      const config = await loadOrExit(path);
+      const config = await loadWithKubernetesOrExit(path, opts.kubernetes);
       // Plugin middlewares compile as stand-ins: the table is shown, no plugin code runs.
       const plugins = await loadPluginsOffline(config.plugins, dirname(resolve(path))).catch(fail);
       const registry = new BackendRegistry();

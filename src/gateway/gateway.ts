@@ -581,8 +581,10 @@ class GatewayImpl implements Gateway, ListenerOwner, AdminGateway {
         return;
       }
       try {
-        // Fragments hold no listeners, admin or tracing: only the table changes.
-        await this.install(composition.config, false);
+        // Fragments hold no listeners, admin or tracing: only the table changes, and the
+        // HTTPS listeners' certificates when a fragment adds some (Kubernetes TLS Secrets).
+        const certificatesChanged = JSON.stringify(composition.config.listeners) !== JSON.stringify(this.current.listeners);
+        await this.install(composition.config, certificatesChanged);
         this.providerManager.commit(composition);
         log.info({ routers: Object.keys(this.current.routers).length, services: this.runtime.services.size }, "configuration updated by providers");
         return;

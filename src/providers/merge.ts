@@ -83,4 +83,12 @@ export function mergeFragment(state: MergeState, provider: string, fragment: Con
     }
   }
   if (problems.length > 0) throw new ProviderFragmentError(`${me} refused: ${problems.join("; ")}`);
+  addCertificates(state, fragment.certificates);
+}
+
+/** A fragment's certificates go to every HTTPS listener, after its own (so its defaultCertificate index still holds). */
+function addCertificates(state: MergeState, certificates: ConfigFragment["certificates"]): void {
+  if (certificates === undefined || certificates.length === 0) return;
+  const listeners = state.config.listeners as DivisorConfig["listeners"];
+  state.config.listeners = listeners.map((l) => (l.tls === undefined ? l : { ...l, tls: { ...l.tls, certificates: [...l.tls.certificates, ...(certificates as typeof l.tls.certificates)] } }));
 }

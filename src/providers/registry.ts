@@ -8,6 +8,7 @@ import { consulProviderSchema } from "./consul/schema.js";
 import { dnsProviderSchema } from "./dns/schema.js";
 import { etcdProviderSchema } from "./etcd/schema.js";
 import { fileProviderSchema } from "./file/schema.js";
+import { kubernetesProviderSchema } from "./kubernetes/schema.js";
 import type { ProviderType } from "./types.js";
 
 /** A registered provider type: its schema now, its code when started. */
@@ -27,6 +28,7 @@ export const PROVIDER_TYPES = {
   dns: entry(dnsProviderSchema, () => import("./dns/index.js")),
   etcd: entry(etcdProviderSchema, () => import("./etcd/index.js")),
   consul: entry(consulProviderSchema, () => import("./consul/index.js")),
+  kubernetes: entry(kubernetesProviderSchema, () => import("./kubernetes/index.js")),
 } as const;
 
 type AnyProviderSchema = (typeof PROVIDER_TYPES)[keyof typeof PROVIDER_TYPES]["schema"];

@@ -11,6 +11,9 @@ import type { Logger } from "../observability/logger.js";
 type Input = DivisorConfigInput;
 type Entries<K extends keyof Input> = NonNullable<Input[K]>;
 
+/** A certificate as a provider reports it: the same shape as `listeners[].tls.certificates[]` (paths, never key material). */
+export type CertificateInput = NonNullable<NonNullable<Entries<"listeners">[number]["tls"]>["certificates"]>[number];
+
 /** A backend as a provider reports it: the same shapes as `services.<name>.backends[]`. */
 export type BackendInput = NonNullable<Entries<"services">[string]["backends"]>[number];
 
@@ -33,6 +36,13 @@ export interface ConfigFragment {
    * (the service answers 503 until one comes back).
    */
   backends?: Record<string, BackendInput[]>;
+  /**
+   * Certificates (from a Kubernetes TLS Secret, say) added to every HTTPS listener,
+   * after the listener's own, and chosen like them by SNI (their `names`, else their
+   * subjectAltNames). Give files (mode 0600), not PEM text, so no key material enters
+   * the merged configuration. A listener's defaultCertificate stays its own.
+   */
+  certificates?: CertificateInput[];
 }
 
 /** What a running provider is given. */
