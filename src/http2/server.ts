@@ -12,7 +12,7 @@ import type { Logger } from "../observability/logger.js";
 import { type Http2Stats, type ListenerStats, newHttp2Stats } from "../observability/metrics/http-stats.js";
 import { type StreamOwner, StreamSocket } from "./stream-socket.js";
 
-const { NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_NO_ERROR } = http2.constants;
+const { NGHTTP2_ENHANCE_YOUR_CALM } = http2.constants;
 
 /** The client connection preface (RFC 9113 §3.4) that starts h2c with prior knowledge. */
 const PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "latin1");
@@ -68,7 +68,7 @@ class Session implements StreamOwner {
     this.closedFor = reason;
     this.front.countClosed(reason);
     this.front.log.debug({ listener: this.front.host.name, peer: this.peer ?? this.transport.remoteAddress, reason }, "HTTP/2 connection closed for abuse");
-    this.session.destroy(undefined, NGHTTP2_ENHANCE_YOUR_CALM);
+    this.session.destroy(new Error(`HTTP/2 connection closed for abuse: ${reason}`), NGHTTP2_ENHANCE_YOUR_CALM);
   }
 }
 
@@ -223,7 +223,7 @@ export class Http2Front implements ListenerContext {
   }
 
   destroyAll(): void {
-    for (const session of this.sessions.keys()) session.destroy(undefined, NGHTTP2_NO_ERROR);
+    for (const session of this.sessions.keys()) session.destroy();
   }
 
   // ---------------------------------------------------------------- ListenerContext for the streams
