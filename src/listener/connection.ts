@@ -216,8 +216,9 @@ export class ClientConnection implements ClientSide, Timed {
     }
     this.wait = Wait.Idle;
     this.deadline = performance.now() + this.ctx.idleTimeoutMs;
+    // Backpressure may have paused the socket for a body whose upstream is gone now: its 'drain' will never come.
+    if (this.socket.isPaused()) this.socket.resume();
     if (this.buf !== null) {
-      this.socket.resume();
       // Pipelined requests: served strictly in order, each after the previous response.
       if (!this.processing) this.processBuffer();
     }
