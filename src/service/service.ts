@@ -243,7 +243,10 @@ export class BackendRegistry {
         backend.breaker.config = config.circuitBreaker;
       }
       this.configureHealth(name, backend, config.healthCheck);
-      if (backend.health !== undefined) backend.health.tls = poolOptions.tls;
+      if (backend.health !== undefined) {
+        backend.health.tls = poolOptions.tls;
+        backend.health.http2 = poolOptions.http2;
+      }
       return backend;
     });
     // A breaker may open only while the service keeps enough backends (maxEjectedShare).

@@ -40,7 +40,15 @@ async function startH2Backend(secure: { cert: string; key: string } | null, hand
   };
 }
 
+/** What the backends' /health answers (a test flips it). */
+let healthStatus = 200;
+
 function echo(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+  if (headers[":path"] === "/health") {
+    stream.respond({ ":status": healthStatus });
+    stream.end(headers["x-check"] === "yes" ? "healthy" : "no header");
+    return;
+  }
   const chunks: Buffer[] = [];
   stream.on("data", (c: Buffer) => chunks.push(c));
   stream.on("end", () => {
@@ -90,6 +98,12 @@ describe("HTTP/2 to backends (services.<name>.protocol: http2; node:http2 backen
       services: {
         secure: { backends: [`127.0.0.1:${tlsBackend.port}`], protocol: "http2", tls: { ca: ca.caFile, servername: "backend.test" } },
         clear: { backends: [`127.0.0.1:${clearBackend.port}`], protocol: "http2" },
+        checked: {
+          backends: [`127.0.0.1:${tlsBackend.port}`],
+          protocol: "http2",
+          tls: { ca: ca.caFile, servername: "backend.test" },
+          healthCheck: { path: "/health", headers: { "X-Check": "yes" }, bodyContains: "healthy", interval: 100, fall: 1, rise: 1 },
+        },
         // An HTTP/1.1-only backend configured as HTTP/2 by mistake.
         wrong: { backends: [h1Backend.address], protocol: "http2", timeouts: { connect: 1000 }, retries: { attempts: 0 } },
       },
@@ -170,6 +184,19 @@ describe("HTTP/2 to backends (services.<name>.protocol: http2; node:http2 backen
     const res = await fetchText(port, "/after-goaway");
     assert.equal(res.status, 200, "served");
     assert.equal(clearBackend.sessions.length, count + 1, "on a fresh session");
+  });
+
+  test("HTTP health checks of an http2 service speak HTTP/2 to the backend", async () => {
+    const healthy = async () => /divisor_backend_healthy\{service="checked",backend="[^"]+"\} 1/.test(await gw.metrics());
+    for (let i = 0; i < 40 && !(await healthy()); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(await healthy(), "healthy while /health answers 200 with the expected body over h2");
+    healthStatus = 503;
+    try {
+      for (let i = 0; i < 40 && (await healthy()); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(await healthy(), false, "down once /health answers 503");
+    } finally {
+      healthStatus = 200;
+    }
   });
 
   test("an HTTP/1.1-only backend configured as http2 fails clearly with 502", async () => {
