@@ -70,8 +70,8 @@ ${nginxTempPaths(dir, "backend")}  default_type text/plain;
  * nginx as a reverse proxy, keeping up to 64 idle upstream connections; `gzip`
  * adds gzip at level 5 for JSON (the peer of divisor-compress, same level).
  */
-export function proxyNginxConf(dir: string, port: number, backendPort: number, gzip = false, https = false): string {
-  const name = gzip ? "nginx-gzip" : https ? "nginx-https" : "nginx";
+export function proxyNginxConf(dir: string, port: number, backendPort: number, gzip = false, https = false, h2 = false): string {
+  const name = gzip ? "nginx-gzip" : h2 ? "nginx-h2" : https ? "nginx-https" : "nginx";
   const tlsLines = https ? `    ssl_certificate ${dir}/${BENCH_CERT};\n    ssl_certificate_key ${dir}/${BENCH_KEY};\n    ssl_protocols TLSv1.2 TLSv1.3;\n` : "";
   const gzipLines = gzip ? "  gzip on;\n  gzip_comp_level 5;\n  gzip_min_length 1024;\n  gzip_types application/json;\n  gzip_vary on;\n" : "";
   return `${nginxCommon(dir, name)}
@@ -82,7 +82,7 @@ ${nginxTempPaths(dir, name)}${gzipLines}  upstream backend {
     keepalive_requests 1000000;
   }
   server {
-    listen 127.0.0.1:${port}${https ? " ssl" : ""} backlog=4096;
+    listen 127.0.0.1:${port}${https ? " ssl" : ""}${h2 ? " http2" : ""} backlog=4096;
 ${tlsLines}    location / {
       proxy_pass http://backend;
       proxy_http_version 1.1;
@@ -93,12 +93,12 @@ ${tlsLines}    location / {
 `;
 }
 
-/** HAProxy with one thread, keep-alive on both sides and connection reuse. */
-export function haproxyConf(dir: string, port: number, backendPort: number, https = false): string {
+/** HAProxy with one thread, keep-alive on both sides and connection reuse; `h2` offers HTTP/2 by ALPN. */
+export function haproxyConf(dir: string, port: number, backendPort: number, https = false, h2 = false): string {
   return `global
   nbthread 1
   maxconn 4096
-  pidfile ${dir}/haproxy${https ? "-https" : ""}.pid
+  pidfile ${dir}/haproxy${h2 ? "-h2" : https ? "-https" : ""}.pid
 
 defaults
   mode http
@@ -110,7 +110,7 @@ defaults
   timeout http-keep-alive 30s
 
 frontend bench
-  bind 127.0.0.1:${port}${https ? ` ssl crt ${dir}/${BENCH_CERT_AND_KEY}` : ""}
+  bind 127.0.0.1:${port}${https ? ` ssl crt ${dir}/${BENCH_CERT_AND_KEY}${h2 ? " alpn h2,http/1.1" : ""}` : ""}
   default_backend backend
 
 backend backend
@@ -135,10 +135,12 @@ backend backend
  * "compress" is "default" with a compress middleware offering gzip only (level 5),
  * measured on the compress workload (a ~10 KB JSON document, Accept-Encoding: gzip).
  * "https" is "default" served over TLS with the bench's self-signed certificate,
- * beside nginx-https and haproxy-https with the same certificate.
+ * beside nginx-https and haproxy-https with the same certificate. "h2" is "https"
+ * with HTTP/2 offered by ALPN (listeners[].http2), loaded by h2load beside
+ * nginx-h2 and haproxy-h2; the backend stays HTTP/1.1 for all three.
  * The ratios to "default" are what each costs.
  */
-export type DivisorVariant = "default" | "admin" | "bare" | "no-metrics" | "tracing" | "access-log" | "chain" | "cache" | "compress" | "https";
+export type DivisorVariant = "default" | "admin" | "bare" | "no-metrics" | "tracing" | "access-log" | "chain" | "cache" | "compress" | "https" | "h2";
 
 /** The "chain" variant's middlewares: 10^9 requests a second per client is far above what one core proxies. */
 const TYPICAL_CHAIN = `middlewares:
@@ -160,8 +162,10 @@ export function divisorYaml(port: number, backendPort: number, variant: DivisorV
     cache: "middlewares:\n  cache: { type: cache, defaultTtl: 1h }\n",
     compress: "middlewares:\n  squeeze: { type: compress, encodings: [gzip], gzip: { level: 5 } }\n",
     https: "",
+    h2: "",
   };
-  const tls = variant === "https" ? `\n    tls: { certificates: [{ cert: "${dir}/${BENCH_CERT}", key: "${dir}/${BENCH_KEY}" }] }` : "";
+  const tls =
+    variant === "https" || variant === "h2" ? `\n    tls: { certificates: [{ cert: "${dir}/${BENCH_CERT}", key: "${dir}/${BENCH_KEY}" }] }${variant === "h2" ? "\n    http2: {}" : ""}` : "";
   const chain = variant === "chain" ? "\n    middlewares: [limit, secure]" : variant === "compress" ? "\n    middlewares: [squeeze]" : variant === "cache" ? "\n    middlewares: [cache]" : "";
   return `listeners:
   - address: "127.0.0.1:${port}"${tls}

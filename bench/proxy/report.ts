@@ -136,6 +136,8 @@ export function ratioLines(results: readonly TargetResult[]): string[] {
 const PAIRS: readonly (readonly [string, string])[] = [
   ["divisor-https", "nginx-https"],
   ["divisor-https", "haproxy-https"],
+  ["divisor-h2", "nginx-h2"],
+  ["divisor-h2", "haproxy-h2"],
   ["divisor-compress", "nginx-gzip"],
 ];
 

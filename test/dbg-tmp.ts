@@ -1,0 +1,17 @@
+import { createGateway } from "../src/gateway/gateway.js";
+import { startBackend } from "./helpers/net.js";
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import http2 from "node:http2";
+import type net from "node:net";
+const backend = await startBackend((req, res) => res.end("hello world\n"));
+const gw = createGateway({ listeners: [{ address: "127.0.0.1:0", http2: { cleartext: true } }], services: { app: { backends: [backend.address] } }, routers: { all: { service: "app" } } });
+const [{ port }] = (await gw.listen()) as unknown as [{ port: number }];
+const plain = http2.createServer((req, res) => res.end("hello world\n"));
+await new Promise<void>((r) => plain.listen(0, "127.0.0.1", () => r()));
+const pport = (plain.address() as net.AddressInfo).port;
+const load = async (name: string, args: string[]) => { const r = await promisify(execFile)("h2load", ["-t1", ...args]); console.log(name, r.stdout.split("\n").filter((l) => /finished|time for request/.test(l)).join(" | ")); };
+await load("gw h1", ["-c", "4", "-m", "1", "-n", "4000", "--h1", `http://127.0.0.1:${port}/`]);
+await load("plain node h2", ["-c", "1", "-m", "10", "-n", "4000", `http://127.0.0.1:${pport}/`]);
+await load("gw h2", ["-c", "1", "-m", "10", "-n", "2000", `http://127.0.0.1:${port}/`]);
+await gw.close({ gracePeriodMs: 100 }); await backend.close(); plain.close();
