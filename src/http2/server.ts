@@ -83,8 +83,9 @@ export class Http2Front implements ListenerContext {
   readonly log: Logger;
   private readonly server: http2.Http2Server;
   private readonly sessions = new Map<http2.ServerHttp2Session, Session>();
-  /** The client address a PROXY header gave for the socket being handed over now. */
-  private handing: string | undefined = undefined;
+  /** The socket being handed over now, and the client address a PROXY header gave for it. */
+  private handing: net.Socket | null = null;
+  private handingPeer: string | undefined = undefined;
 
   constructor(host: Http2Host, config: ListenerHttp2Config) {
     this.host = host;
@@ -122,9 +123,14 @@ export class Http2Front implements ListenerContext {
 
   /** Serves an HTTP/2 connection (TLS with ALPN h2, or h2c with prior knowledge); `peer` is a PROXY header's client address. */
   accept(socket: net.Socket, peer?: string): void {
-    this.handing = peer;
+    // The listener's sockets allow half-open (an HTTP/1.1 client may half-close after its request);
+    // an HTTP/2 client that closes its side has left, and its socket must close for the session to end.
+    socket.allowHalfOpen = false;
+    this.handing = socket;
+    this.handingPeer = peer;
     this.server.emit("connection", socket);
-    this.handing = undefined;
+    this.handing = null;
+    this.handingPeer = undefined;
   }
 
   /**
@@ -155,8 +161,9 @@ export class Http2Front implements ListenerContext {
   }
 
   private opened(session: http2.ServerHttp2Session): void {
-    const transport = session.socket as unknown as net.Socket;
-    const s = new Session(this, session, transport, this.handing);
+    // The socket itself, not session.socket (a proxy that hides its events).
+    const transport = this.handing ?? (session.socket as unknown as net.Socket);
+    const s = new Session(this, session, transport, this.handingPeer);
     this.sessions.set(session, s);
     const h2 = this.h2;
     h2.sessionsOpen++;
@@ -195,6 +202,7 @@ export class Http2Front implements ListenerContext {
       this.sessions.delete(session);
       h2.sessionsOpen--;
     });
+    transport.once("close", () => session.destroy());
   }
 
   private stream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number): void {
@@ -265,12 +273,5 @@ export class Http2Front implements ListenerContext {
 
 /** A short, stable name for why node:http2 ended a session (a metric label). */
 function sessionErrorReason(err: NodeJS.ErrnoException): string {
-  switch (err.code) {
-    case "ERR_HTTP2_TOO_MANY_INVALID_FRAMES":
-      return "invalid-frames";
-    case "ERR_HTTP2_SESSION_ERROR":
-      return /11|ENHANCE_YOUR_CALM/.test(err.message) ? "rejected-streams" : "protocol-error";
-    default:
-      return "protocol-error";
-  }
+  return err.code === "ERR_HTTP2_TOO_MANY_INVALID_FRAMES" ? "invalid-frames" : "protocol-error";
 }

@@ -49,7 +49,7 @@ export async function startObservedGateway(): Promise<ObservedGateway> {
   const leaf = ca.issue(["observed.example.test"], "observed");
   const listeners: DivisorConfigInput["listeners"] = [
     { address: "127.0.0.1:0" },
-    { address: "127.0.0.1:0", name: "https", tls: { certificates: [{ cert: leaf.cert, key: leaf.key }] } },
+    { address: "127.0.0.1:0", name: "https", tls: { certificates: [{ cert: leaf.cert, key: leaf.key }] }, http2: {} },
   ];
   const config: Omit<DivisorConfigInput, "listeners"> = {
     admin: { address: `127.0.0.1:${adminPort}` },

@@ -148,6 +148,17 @@ describe("HTTP/2 abuse limits (frames written by hand over TLS and h2c; the gate
     assert.match(text, /divisor_http2_sessions_closed_total\{listener="idle",reason="idle"\} 1/, "counted as idle");
   });
 
+  test("a client that closes its TCP connection without GOAWAY leaves no session behind", async () => {
+    const open = async () => Number(/divisor_http2_sessions\{listener="idle"\} (\d+)/.exec(await gw.metrics())?.[1] ?? -1);
+    const c = await RawH2Connection.open(idlePort);
+    c.send(getHeaders(1, "/"));
+    await c.waitFor((f) => f.type === FrameType.HEADERS && f.stream === 1);
+    assert.equal(await open(), 1, "one session while it is connected");
+    c.socket.end(); // FIN only: the listener's sockets allow half-open for HTTP/1.1
+    for (let i = 0; i < 40 && (await open()) !== 0; i++) await new Promise((r) => setTimeout(r, 25));
+    assert.equal(await open(), 0, "the session ended with its connection");
+  });
+
   test("a HEADERS frame split over CONTINUATION frames is still one request", async () => {
     const c = await RawH2Connection.open(h2cPort);
     try {

@@ -199,6 +199,23 @@ describe("HTTP/2 to backends (services.<name>.protocol: http2; node:http2 backen
     }
   });
 
+  test("a WebSocket upgrade to an http2 service is refused with 502, not sent half-translated", async () => {
+    const net = await import("node:net");
+    const raw = await new Promise<string>((resolve, reject) => {
+      const sock = net.connect(port, "127.0.0.1", () =>
+        sock.write("GET /ws HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"),
+      );
+      let text = "";
+      sock.on("data", (d: Buffer) => {
+        text += d.toString();
+        if (text.includes("\r\n\r\n")) sock.destroy();
+      });
+      sock.on("close", () => resolve(text));
+      sock.on("error", reject);
+    });
+    assert.match(raw, /^HTTP\/1\.1 502 /, `502: ${raw}`);
+  });
+
   test("an HTTP/1.1-only backend configured as http2 fails clearly with 502", async () => {
     const res = await fetchText(port, "/wrong");
     assert.ok(res.status === 502 || res.status === 504, `a gateway error (${res.status}): ${res.body}`);

@@ -269,7 +269,7 @@ export class GatewayMetrics {
     w.family(
       "divisor_http2_sessions_closed",
       "counter",
-      "HTTP/2 connections the gateway closed, by reason: rapid-reset, settings-flood, ping-flood, invalid-frames, rejected-streams, protocol-error, idle.",
+      "HTTP/2 connections the gateway closed, by reason: rapid-reset, settings-flood, ping-flood, invalid-frames, protocol-error, idle.",
     );
     for (const s of h2) for (const [reason, n] of s.http2!.closed) w.sample([["listener", s.listener], ["reason", reason]], n);
     w.family("divisor_grpc_responses", "counter", "gRPC calls ended, by grpc-status (from the backend's trailers, or the gateway's own answer).");

@@ -121,7 +121,7 @@ export interface Http2Stats {
   streams: number;
   /** Streams the client reset (RST_STREAM) before their response was complete. */
   clientResets: number;
-  /** Connections the gateway closed, by reason (rapid-reset, settings-flood, ping-flood, invalid-frames, rejected-streams, idle, protocol-error). */
+  /** Connections the gateway closed, by reason (rapid-reset, settings-flood, ping-flood, invalid-frames, protocol-error, idle). */
   closed: Map<string, number>;
   /** gRPC calls ended, by "tenant\0router\0service\0grpc-status". */
   grpc: Map<string, number>;
