@@ -84,6 +84,31 @@ export function requestHeadText(headers: http2.IncomingHttpHeaders, endStream: b
   return { text: `${s}\r\n`, chunked, length: endStream ? 0 : length, websocket, grpc };
 }
 
+const SOCKET = Symbol("divisor.streamSocket");
+type OwnedStream = http2.ServerHttp2Stream & { [SOCKET]: StreamSocket };
+
+function onStreamData(this: OwnedStream, chunk: Buffer): void {
+  this[SOCKET].fromClient(chunk);
+}
+function onStreamTrailers(this: OwnedStream, trailers: http2.IncomingHttpHeaders): void {
+  this[SOCKET].requestTrailers = trailers;
+}
+function onStreamEnd(this: OwnedStream): void {
+  this[SOCKET].clientEnd();
+}
+function onStreamDrain(this: OwnedStream): void {
+  this[SOCKET].drained();
+}
+function onStreamWantTrailers(this: OwnedStream): void {
+  this[SOCKET].sendTrailers();
+}
+function onStreamClose(this: OwnedStream): void {
+  this[SOCKET].streamClosed();
+}
+function ignore(): void {
+  // 'error' on a stream: 'close' follows and ends the exchange.
+}
+
 /** One HTTP/2 stream as the duplex a ClientConnection reads requests from and writes responses to. */
 export class StreamSocket extends Duplex implements ChunkSink {
   readonly stream: http2.ServerHttp2Stream;
@@ -98,7 +123,7 @@ export class StreamSocket extends Duplex implements ChunkSink {
   private readonly grpc: boolean;
   private readonly websocket: boolean;
   private clientEnded: boolean;
-  private requestTrailers: http2.IncomingHttpHeaders | null = null;
+  requestTrailers: http2.IncomingHttpHeaders | null = null;
   private out = Out.Head;
   private headBuf: Buffer | null = null;
   private remaining = 0;
@@ -123,17 +148,15 @@ export class StreamSocket extends Duplex implements ChunkSink {
     this.websocket = req.websocket;
     this.clientEnded = endStream;
     this.push(Buffer.from(req.text, "latin1"));
-    stream.on("data", (chunk: Buffer) => this.fromClient(chunk));
-    stream.on("trailers", (trailers: http2.IncomingHttpHeaders) => {
-      this.requestTrailers = trailers;
-    });
-    stream.on("end", () => this.clientEnd());
-    stream.on("drain", () => this.drained());
-    stream.on("wantTrailers", () => this.sendTrailers());
-    stream.on("error", () => {
-      // 'close' follows and ends the exchange.
-    });
-    stream.on("close", () => this.streamClosed());
+    // Shared listeners (no closures per stream): each finds its StreamSocket on the stream.
+    (stream as OwnedStream)[SOCKET] = this;
+    stream.on("data", onStreamData);
+    stream.on("trailers", onStreamTrailers);
+    stream.on("end", onStreamEnd);
+    stream.on("drain", onStreamDrain);
+    stream.on("wantTrailers", onStreamWantTrailers);
+    stream.on("error", ignore);
+    stream.on("close", onStreamClose);
   }
 
   // ------------------------------------------------ what the connection code reads of a socket
@@ -175,7 +198,8 @@ export class StreamSocket extends Duplex implements ChunkSink {
 
   // ------------------------------------------------ request: client -> exchange
 
-  private fromClient(chunk: Buffer): void {
+  /** @internal */
+  fromClient(chunk: Buffer): void {
     let ok: boolean;
     if (this.chunkedIn) ok = this.push(Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`, "latin1"), chunk, CRLF]));
     else {
@@ -193,7 +217,8 @@ export class StreamSocket extends Duplex implements ChunkSink {
     if (!ok) this.stream.pause();
   }
 
-  private clientEnd(): void {
+  /** @internal */
+  clientEnd(): void {
     this.clientEnded = true;
     if (!this.chunkedIn) return;
     let last = LAST_CHUNK;
@@ -250,7 +275,8 @@ export class StreamSocket extends Duplex implements ChunkSink {
     cb(err);
   }
 
-  private drained(): void {
+  /** @internal */
+  drained(): void {
     const cb = this.pendingWrite;
     if (cb !== null) {
       this.pendingWrite = null;
@@ -271,10 +297,14 @@ export class StreamSocket extends Duplex implements ChunkSink {
           break;
         case Out.Length: {
           const take = Math.min(this.remaining, chunk.length - start);
-          this.write2(start === 0 && take === chunk.length ? chunk : chunk.subarray(start, start + take));
+          const data = start === 0 && take === chunk.length ? chunk : chunk.subarray(start, start + take);
           start += take;
           this.remaining -= take;
-          if (this.remaining === 0) this.endResponse();
+          if (this.remaining === 0) {
+            // The last bytes and END_STREAM in one call: a write still pending when the stream closes costs node an error object.
+            this.out = Out.Done;
+            this.stream.end(data);
+          } else this.write2(data);
           break;
         }
         case Out.Chunked: {
@@ -392,7 +422,8 @@ export class StreamSocket extends Duplex implements ChunkSink {
   }
 
   /** 'wantTrailers': the body went out; send the backend's trailers (an empty HEADERS frame when there were none). */
-  private sendTrailers(): void {
+  /** @internal */
+  sendTrailers(): void {
     const trailers: http2.OutgoingHttpHeaders = {};
     const raw = this.decoder?.trailers;
     if (raw !== undefined) {
@@ -428,7 +459,8 @@ export class StreamSocket extends Duplex implements ChunkSink {
     this.stream.close(code);
   }
 
-  private streamClosed(): void {
+  /** @internal */
+  streamClosed(): void {
     if (!this.resetByUs && this.stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR && this.out !== Out.Done) this.owner.streamResetByClient();
     this.out = this.out === Out.Tunnel || this.out === Out.UntilEnd ? Out.Done : this.out;
     if (!this.destroyed) this.destroy();
