@@ -8,12 +8,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
+import { gunzipSync } from "node:zlib";
 import { createGateway, type Gateway } from "../../src/gateway/gateway.js";
 import { TestCa } from "../helpers/certs.js";
 import { startBackend, type TestBackend } from "../helpers/net.js";
 
 const run = promisify(execFile);
 const BIG = 5 * 1024 * 1024;
+const JSON_DOC = JSON.stringify(Array.from({ length: 300 }, (_, i) => ({ id: i, name: `item ${i}`, tags: ["a", "b"] })));
 
 /** Resolves with the response of one request on an HTTP/2 session, body collected. */
 function request(session: http2.ClientHttp2Session, headers: http2.OutgoingHttpHeaders, body?: Buffer): Promise<{ headers: http2.IncomingHttpHeaders; body: Buffer }> {
@@ -62,6 +64,11 @@ describe("HTTP/2 clients through the gateway (curl, nghttp, h2load and node:http
           res.end(big);
           return;
         }
+        if (req.url === "/json" || req.url === "/cached") {
+          res.setHeader("content-type", "application/json");
+          res.end(JSON_DOC);
+          return;
+        }
         if (req.url === "/slow") {
           res.writeHead(200, { "content-type": "text/plain" });
           res.write("first\n");
@@ -93,9 +100,13 @@ describe("HTTP/2 clients through the gateway (curl, nghttp, h2load and node:http
       middlewares: {
         tag: { type: "headers", response: { set: { "x-gateway": "divisor" } } },
         limited: { type: "rate-limit", rate: 2, period: "1m", key: ["router"] },
+        squeeze: { type: "compress", encodings: ["gzip"] },
+        cache: { type: "cache", defaultTtl: "1h" },
       },
       routers: {
         limited: { match: { path: { prefix: "/limited" } }, middlewares: ["limited"], service: "app" },
+        json: { match: { path: { exact: "/json" } }, middlewares: ["squeeze"], service: "app" },
+        cached: { match: { path: { exact: "/cached" } }, middlewares: ["cache"], service: "app" },
         all: { middlewares: ["tag"], service: "app" },
       },
       logging: { access: { destination: accessLog, fields: ["protocol", "method", "path", "status", "router"] } },
@@ -223,6 +234,22 @@ describe("HTTP/2 clients through the gateway (curl, nghttp, h2load and node:http
       const statuses: number[] = [];
       for (let i = 0; i < 3; i++) statuses.push(Number((await request(s, { ":path": "/limited" })).headers[":status"]));
       assert.deepEqual(statuses, [200, 200, 429], "two allowed, the third limited");
+    } finally {
+      s.close();
+    }
+  });
+
+  test("compress re-frames a response body for an HTTP/2 client, and cache answers repeats itself", async () => {
+    const s = session();
+    try {
+      const zipped = await request(s, { ":path": "/json", "accept-encoding": "gzip" });
+      assert.equal(zipped.headers["content-encoding"], "gzip", "gzip chosen");
+      assert.equal(gunzipSync(zipped.body).toString(), JSON_DOC, "the document, whole once gunzipped");
+      const first = await request(s, { ":path": "/cached" });
+      const second = await request(s, { ":path": "/cached" });
+      assert.equal(first.body.toString(), JSON_DOC, "the first from the backend");
+      assert.equal(second.body.toString(), JSON_DOC, "the second the same");
+      assert.match(String(second.headers["cache-status"]), /hit/, `the second is a cache hit: ${second.headers["cache-status"]}`);
     } finally {
       s.close();
     }
