@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
+import https from "node:https";
 import http2 from "node:http2";
 import type net from "node:net";
 import { after, before, describe, test } from "node:test";
@@ -84,6 +85,7 @@ describe("HTTP/2 to backends (services.<name>.protocol: http2; node:http2 backen
   let tlsBackend: H2Backend;
   let clearBackend: H2Backend;
   let h1Backend: TestBackend;
+  let h1TlsBackend: https.Server;
   let gw: Gateway;
   let port: number;
 
@@ -93,6 +95,8 @@ describe("HTTP/2 to backends (services.<name>.protocol: http2; node:http2 backen
     tlsBackend = await startH2Backend(leaf, echo);
     clearBackend = await startH2Backend(null, echo);
     h1Backend = await startBackend();
+    h1TlsBackend = https.createServer({ cert: readFileSync(leaf.cert), key: readFileSync(leaf.key) }, (_req, res) => res.end("http/1.1 only"));
+    await new Promise<void>((resolve) => h1TlsBackend.listen(0, "127.0.0.1", () => resolve()));
     gw = createGateway({
       listeners: [{ address: "127.0.0.1:0" }],
       services: {
@@ -106,10 +110,18 @@ describe("HTTP/2 to backends (services.<name>.protocol: http2; node:http2 backen
         },
         // An HTTP/1.1-only backend configured as HTTP/2 by mistake.
         wrong: { backends: [h1Backend.address], protocol: "http2", timeouts: { connect: 1000 }, retries: { attempts: 0 } },
+        // An HTTPS backend that offers no h2 by ALPN.
+        noh2: {
+          backends: [`127.0.0.1:${(h1TlsBackend.address() as net.AddressInfo).port}`],
+          protocol: "http2",
+          tls: { ca: ca.caFile, servername: "backend.test" },
+          retries: { attempts: 0 },
+        },
       },
       routers: {
         secure: { match: { path: { prefix: "/s" } }, middlewares: [], service: "secure" },
         wrong: { match: { path: { prefix: "/wrong" } }, service: "wrong" },
+        noh2: { match: { path: { prefix: "/noh2" } }, service: "noh2" },
         clear: { service: "clear" },
       },
     });
@@ -121,6 +133,8 @@ describe("HTTP/2 to backends (services.<name>.protocol: http2; node:http2 backen
     await tlsBackend?.close();
     await clearBackend?.close();
     await h1Backend?.close();
+    h1TlsBackend?.closeAllConnections();
+    await new Promise((resolve) => h1TlsBackend?.close(resolve));
   });
 
   test("an HTTP/1.1 client's GET reaches an h2 backend over TLS with the pseudo-headers made from its request", async () => {
@@ -214,6 +228,12 @@ describe("HTTP/2 to backends (services.<name>.protocol: http2; node:http2 backen
       sock.on("error", reject);
     });
     assert.match(raw, /^HTTP\/1\.1 502 /, `502: ${raw}`);
+  });
+
+  test("an HTTPS backend that does not choose h2 by ALPN fails with 502, counted as tls-error", async () => {
+    const res = await fetchText(port, "/noh2");
+    assert.equal(res.status, 502, `502: ${res.body}`);
+    assert.match(await gw.metrics(), /divisor_upstream_errors_total\{service="noh2",backend="[^"]+",kind="tls-error"\} 1/, "counted as tls-error");
   });
 
   test("an HTTP/1.1-only backend configured as http2 fails clearly with 502", async () => {
