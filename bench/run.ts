@@ -20,6 +20,7 @@ import { checkGoals, errorLines, type Measured, type ReportHeader, summaryBlock,
 import { nginxWorkers, startNginx, TARGETS, type TargetContext } from "./proxy/targets.js";
 import { hostInfo, ensureTools, toolVersions } from "./proxy/tools.js";
 import { runWrk } from "./proxy/wrk.js";
+import { runH2load } from "./proxy/h2load.js";
 
 const ROOT = resolve(import.meta.dirname, "..");
 const log = (line: string): void => console.log(line);
@@ -39,7 +40,7 @@ interface Run {
 }
 
 /** Checks one answer, warms up, then measures with wrk while reading the target's CPU time. */
-async function measure(run: Run, id: string, label: string, port: number, pidsOf: () => number[], firstResponseMs: number, compress = false, overTls = false): Promise<Measured> {
+async function measure(run: Run, id: string, label: string, port: number, pidsOf: () => number[], firstResponseMs: number, compress = false, overTls = false, h2 = false): Promise<Measured> {
   const { options } = run;
   const post = options.scenario === "post-1k" && !compress;
   const check = compress
@@ -50,7 +51,11 @@ async function measure(run: Run, id: string, label: string, port: number, pidsOf
     throw new Error(`wrong answer before measuring: status ${check.status}, content-encoding ${check.contentEncoding}, body ${JSON.stringify(check.body.slice(0, 80))}`);
   }
   const wrk = { port, core: run.loadCore, connections: options.connections, script: compress ? run.compressScript : run.script, tls: overTls };
-  if (options.warmup > 0) await runWrk({ ...wrk, seconds: options.warmup });
+  // HTTP/2 rows: h2load (wrk speaks HTTP/1.1 only), the same connections with 10 streams each.
+  const h2Body = post ? join(run.dir, "post-body.bin") : undefined;
+  if (h2Body !== undefined) writeFileSync(h2Body, Buffer.alloc(POST_BODY_BYTES, "x"));
+  const load = h2 ? (o: typeof wrk & { seconds: number }) => runH2load({ ...o, logFile: join(run.dir, `${id}-h2load.log`), bodyFile: h2Body }) : runWrk;
+  if (options.warmup > 0) await load({ ...wrk, seconds: options.warmup });
   const pids = pidsOf();
   const backendPids = nginxWorkers(run.backend);
   // Everything of ours: the target, the backend, the bench and (once reaped) wrk; the rest of
@@ -61,7 +66,7 @@ async function measure(run: Run, id: string, label: string, port: number, pidsOf
   const oursBefore = ours();
   const busyBefore = machineBusyTicks();
   const startedAt = performance.now();
-  const result = await runWrk({ ...wrk, seconds: options.duration });
+  const result = await load({ ...wrk, seconds: options.duration });
   const elapsedTicks = ((performance.now() - startedAt) / 1000) * clockTicksPerSecond();
   const otherLoadCores = Math.max(0, machineBusyTicks() - busyBefore - (ours() - oursBefore)) / elapsedTicks;
   const usPerTick = 1e6 / clockTicksPerSecond();
@@ -100,7 +105,7 @@ async function runTarget(run: Run, ctx: TargetContext, id: string, backendFirstM
   const proc = target.start(ctx, port);
   try {
     const first = await timeToFirst200(port, startedAt, proc.exited, 20_000, 2, target.tls === true);
-    return await measure(run, id, target.label, port, () => target.measuredPids(proc), first, target.workload === "compress", target.tls === true);
+    return await measure(run, id, target.label, port, () => target.measuredPids(proc), first, target.workload === "compress", target.tls === true, target.http2 === true);
   } catch (err) {
     return { ok: false, id, label: target.label, error: `${(err as Error).message}\n--- ${proc.logFile}:\n${logTail(proc)}` };
   } finally {

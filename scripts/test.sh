@@ -26,7 +26,7 @@ command -v curl >/dev/null || missing+=(curl)
 command -v etcd >/dev/null || missing+=(etcd-server)
 # pebble: the ACME tests order certificates from it (RFC 8555 test server).
 command -v pebble >/dev/null || missing+=(pebble)
-# nghttp2-client: nghttp and h2load, real HTTP/2 clients for the HTTP/2 tests and bench rows.
+# nghttp2-client: nghttp and h2load, real HTTP/2 clients for test/http2/downstream.test.ts and the divisor-h2, nginx-h2, haproxy-h2 bench rows.
 command -v h2load >/dev/null || missing+=(nghttp2-client)
 # systemd-analyze (verify, security) and logrotate: test/deploy/systemd.test.ts checks the unit and the logrotate rule of deploy/systemd/.
 command -v systemd-analyze >/dev/null || missing+=(systemd)

@@ -72,19 +72,19 @@ ${nginxTempPaths(dir, "backend")}  default_type text/plain;
  * nginx as a reverse proxy, keeping up to 64 idle upstream connections; `gzip`
  * adds gzip at level 5 for JSON (the peer of divisor-compress, same level).
  */
-export function proxyNginxConf(dir: string, port: number, backendPort: number, gzip = false, https = false): string {
-  const name = gzip ? "nginx-gzip" : https ? "nginx-https" : "nginx";
+export function proxyNginxConf(dir: string, port: number, backendPort: number, gzip = false, https = false, h2 = false): string {
+  const name = gzip ? "nginx-gzip" : h2 ? "nginx-h2" : https ? "nginx-https" : "nginx";
   const tlsLines = https ? `    ssl_certificate ${dir}/${BENCH_CERT};\n    ssl_certificate_key ${dir}/${BENCH_KEY};\n    ssl_protocols TLSv1.2 TLSv1.3;\n` : "";
   const gzipLines = gzip ? "  gzip on;\n  gzip_comp_level 5;\n  gzip_min_length 1024;\n  gzip_types application/json;\n  gzip_vary on;\n" : "";
   return `${nginxCommon(dir, name)}
 http {
 ${nginxTempPaths(dir, name)}${gzipLines}  upstream backend {
     server 127.0.0.1:${backendPort};
-    keepalive 64;
+    keepalive ${h2 ? 512 : 64};
     keepalive_requests 1000000;
   }
   server {
-    listen 127.0.0.1:${port}${https ? " ssl" : ""} backlog=4096;
+    listen 127.0.0.1:${port}${https ? " ssl" : ""}${h2 ? " http2" : ""} backlog=4096;
 ${tlsLines}    location / {
       proxy_pass http://backend;
       proxy_http_version 1.1;
@@ -95,12 +95,12 @@ ${tlsLines}    location / {
 `;
 }
 
-/** HAProxy with one thread, keep-alive on both sides and connection reuse. */
-export function haproxyConf(dir: string, port: number, backendPort: number, https = false): string {
+/** HAProxy with one thread, keep-alive on both sides and connection reuse; `h2` offers HTTP/2 by ALPN. */
+export function haproxyConf(dir: string, port: number, backendPort: number, https = false, h2 = false): string {
   return `global
   nbthread 1
   maxconn 4096
-  pidfile ${dir}/haproxy${https ? "-https" : ""}.pid
+  pidfile ${dir}/haproxy${h2 ? "-h2" : https ? "-https" : ""}.pid
 
 defaults
   mode http
@@ -112,7 +112,7 @@ defaults
   timeout http-keep-alive 30s
 
 frontend bench
-  bind 127.0.0.1:${port}${https ? ` ssl crt ${dir}/${BENCH_CERT_AND_KEY}` : ""}
+  bind 127.0.0.1:${port}${https ? ` ssl crt ${dir}/${BENCH_CERT_AND_KEY}${h2 ? " alpn h2,http/1.1" : ""}` : ""}
   default_backend backend
 
 backend backend
@@ -137,12 +137,18 @@ backend backend
  * "compress" is "default" with a compress middleware offering gzip only (level 5),
  * measured on the compress workload (a ~10 KB JSON document, Accept-Encoding: gzip).
  * "https" is "default" served over TLS with the bench's self-signed certificate,
- * beside nginx-https and haproxy-https with the same certificate.
+ * beside nginx-https and haproxy-https with the same certificate. "h2" is "https"
+ * with HTTP/2 offered by ALPN (listeners[].http2), loaded by h2load beside
+ * nginx-h2 and haproxy-h2; the backend stays HTTP/1.1 for all three. h2load's
+ * 50 connections x 10 streams put up to 500 requests in flight to the backend,
+ * so divisor-h2 and nginx-h2 keep up to 512 idle backend connections (HAProxy
+ * keeps every idle one by default) instead of closing and reopening them.
  * "lua" is "default" with the typical header-rewriting Lua script (scripts/lua/header-rewrite.lua)
- * on its router: what a `type: lua` middleware costs per request.
+ * on its router: what a `type: lua` middleware costs per request; "plugin" the same rewrite as a
+ * TypeScript plugin package.
  * The ratios to "default" are what each costs.
  */
-export type DivisorVariant = "default" | "admin" | "bare" | "no-metrics" | "tracing" | "access-log" | "chain" | "cache" | "compress" | "https" | "lua" | "plugin";
+export type DivisorVariant = "default" | "admin" | "bare" | "no-metrics" | "tracing" | "access-log" | "chain" | "cache" | "compress" | "https" | "h2" | "lua" | "plugin";
 
 /** The script of the "lua" variant (the same rewrite as the TypeScript-plugin row, for comparison). */
 const LUA_SCRIPT = fileURLToPath(new URL("../../scripts/lua/header-rewrite.lua", import.meta.url));
@@ -155,7 +161,12 @@ const TYPICAL_CHAIN = `middlewares:
 
 /** Divisor: one listener, one service with the one backend, one router sending everything there. */
 export function divisorYaml(port: number, backendPort: number, variant: DivisorVariant = "default", dir = "."): string {
-  const resilience = variant === "bare" ? "\n    retries: { attempts: 0 }\n    circuitBreaker: { enabled: false }" : "";
+  const resilience =
+    variant === "bare"
+      ? "\n    retries: { attempts: 0 }\n    circuitBreaker: { enabled: false }"
+      : variant === "h2"
+        ? "\n    pool: { maxIdle: 512 }" // 50 connections x 10 streams: up to 500 exchanges in flight to the backend
+        : "";
   const observability: Record<DivisorVariant, string> = {
     default: "",
     bare: "",
@@ -167,11 +178,13 @@ export function divisorYaml(port: number, backendPort: number, variant: DivisorV
     cache: "middlewares:\n  cache: { type: cache, defaultTtl: 1h }\n",
     compress: "middlewares:\n  squeeze: { type: compress, encodings: [gzip], gzip: { level: 5 } }\n",
     https: "",
+    h2: "",
     lua: `middlewares:\n  rewrite: { type: lua, file: "${LUA_SCRIPT}" }\n`,
     // The example plugin package (installed in the run's dir by the target), loaded by name like a user's npm package.
     plugin: `plugins:\n  - { name: header-rewrite, from: ${EXAMPLE_PLUGIN_PACKAGE} }\nmiddlewares:\n  rewrite: { type: plugin, plugin: header-rewrite }\n`,
   };
-  const tls = variant === "https" ? `\n    tls: { certificates: [{ cert: "${dir}/${BENCH_CERT}", key: "${dir}/${BENCH_KEY}" }] }` : "";
+  const tls =
+    variant === "https" || variant === "h2" ? `\n    tls: { certificates: [{ cert: "${dir}/${BENCH_CERT}", key: "${dir}/${BENCH_KEY}" }] }${variant === "h2" ? "\n    http2: {}" : ""}` : "";
   const routerMiddlewares: Partial<Record<DivisorVariant, string>> = { chain: "[limit, secure]", compress: "[squeeze]", cache: "[cache]", lua: "[rewrite]", plugin: "[rewrite]" };
   const chain = routerMiddlewares[variant] === undefined ? "" : `\n    middlewares: ${routerMiddlewares[variant]}`;
   return `listeners:

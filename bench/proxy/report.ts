@@ -138,6 +138,8 @@ export function ratioLines(results: readonly TargetResult[]): string[] {
 const PAIRS: readonly (readonly [string, string])[] = [
   ["divisor-https", "nginx-https"],
   ["divisor-https", "haproxy-https"],
+  ["divisor-h2", "nginx-h2"],
+  ["divisor-h2", "haproxy-h2"],
   ["divisor-compress", "nginx-gzip"],
   // The same header rewrite as a Lua script and as a TypeScript plugin (each row's cost over divisor is below).
   ["divisor-lua", "divisor-plugin"],

@@ -32,6 +32,8 @@ export interface Target {
   readonly workload?: "compress";
   /** Served over HTTPS (the bench's self-signed certificate, made in the run's dir): wrk and the checks speak TLS. */
   readonly tls?: boolean;
+  /** Loaded over HTTP/2 (TLS, ALPN h2) by h2load instead of wrk; implies tls. */
+  readonly http2?: boolean;
 }
 
 /** The process and everything it started (Node's own threads are inside the process's figures). */
@@ -61,6 +63,7 @@ function divisorTarget(id: string, variant: DivisorVariant): Target {
     id,
     ...(variant === "compress" ? { workload: "compress" as const } : {}),
     ...(variant === "https" ? { tls: true } : {}),
+    ...(variant === "h2" ? { tls: true, http2: true } : {}),
     label: id,
     start: (ctx, port) => {
       if (variant === "plugin") installExamplePlugin(ctx.dir, ctx.root);
@@ -83,6 +86,7 @@ export const TARGETS: readonly Target[] = [
   divisorTarget("divisor-cache", "cache"),
   divisorTarget("divisor-compress", "compress"),
   divisorTarget("divisor-https", "https"),
+  divisorTarget("divisor-h2", "h2"),
   divisorTarget("divisor-lua", "lua"),
   divisorTarget("divisor-plugin", "plugin"),
   {
@@ -106,6 +110,14 @@ export const TARGETS: readonly Target[] = [
     measuredPids: nginxWorkers,
   },
   {
+    id: "nginx-h2",
+    label: "nginx-h2",
+    tls: true,
+    http2: true,
+    start: (ctx, port) => startNginx("nginx-h2", ctx.core, ctx.dir, proxyNginxConf(ctx.dir, port, ctx.backendPort, false, true, true)),
+    measuredPids: nginxWorkers,
+  },
+  {
     id: "haproxy",
     label: "haproxy",
     start: (ctx, port) => {
@@ -121,6 +133,17 @@ export const TARGETS: readonly Target[] = [
     start: (ctx, port) => {
       const conf = writeConfig(ctx, "haproxy-https.cfg", haproxyConf(ctx.dir, port, ctx.backendPort, true));
       return spawnPinned("haproxy-https", ctx.core, "haproxy", ["-f", conf, "-db"], ctx.dir);
+    },
+    measuredPids: processTree,
+  },
+  {
+    id: "haproxy-h2",
+    label: "haproxy-h2",
+    tls: true,
+    http2: true,
+    start: (ctx, port) => {
+      const conf = writeConfig(ctx, "haproxy-h2.cfg", haproxyConf(ctx.dir, port, ctx.backendPort, true, true));
+      return spawnPinned("haproxy-h2", ctx.core, "haproxy", ["-f", conf, "-db"], ctx.dir);
     },
     measuredPids: processTree,
   },

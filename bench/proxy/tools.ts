@@ -1,16 +1,17 @@
 /** The external programs the bench needs, installed from Debian when missing. */
 import { execFileSync, spawnSync } from "node:child_process";
 
-const PACKAGES = ["wrk", "nginx-light", "haproxy"];
-const PROGRAMS = ["wrk", "nginx", "haproxy", "taskset"];
+// nghttp2-client: h2load, the load of the HTTP/2 rows (divisor-h2, nginx-h2, haproxy-h2).
+const PACKAGES = ["wrk", "nginx-light", "haproxy", "nghttp2-client"];
+const PROGRAMS = ["wrk", "nginx", "haproxy", "taskset", "h2load"];
 
 function has(program: string): boolean {
   return spawnSync("sh", ["-c", `command -v ${program}`], { stdio: "ignore" }).status === 0;
 }
 
 /**
- * Makes sure wrk, nginx, HAProxy and taskset are on PATH: runs
- * `apt-get update && apt-get install -y wrk nginx-light haproxy` when one is missing.
+ * Makes sure wrk, nginx, HAProxy, h2load and taskset are on PATH: runs
+ * `apt-get update && apt-get install -y wrk nginx-light haproxy nghttp2-client` when one is missing.
  * Throws with what to do when that is impossible (not root, no apt, install failed).
  */
 export function ensureTools(log: (line: string) => void): void {
@@ -46,6 +47,7 @@ export function toolVersions(): Record<string, string> {
     nginx: pick(firstLine("nginx", ["-v"]), /nginx\/(\S+)/),
     haproxy: pick(firstLine("haproxy", ["-v"]), /version (\S+)/),
     wrk: pick(firstLine("wrk", ["-v"]), /wrk (?:debian\/)?(\S+)/),
+    h2load: pick(firstLine("h2load", ["--version"]), /nghttp2\/(\S+)/),
   };
 }
 

@@ -212,7 +212,7 @@ class OfflineExchange implements Exchange {
   readonly signal = new AbortController().signal;
 
   constructor(method: string, path: string, query: string, headers: HeaderList, host: string, clientIp: string) {
-    this.request = { method, path, query, headers, host, scheme: "http" as const, clientIp, versionMinor: 1 };
+    this.request = { method, path, query, headers, host, scheme: "http" as const, clientIp, versionMinor: 1, httpVersion: "1.1" as const };
   }
 
   respond(status: number, body: string | Buffer = "", headers: Readonly<Record<string, string | readonly string[]>> = {}): DirectResponse {

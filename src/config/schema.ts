@@ -24,6 +24,7 @@ import { compressSchema } from "../middleware/compress/schema.js";
 import { corsSchema } from "../middleware/cors/schema.js";
 import { luaSchema } from "../middleware/lua/schema.js";
 import { listenerTlsSchema, upstreamTlsSchema } from "./schema-tls.js";
+import { listenerHttp2Schema } from "./schema-http2.js";
 import { adminSchema, loggingSchema, metricsSchema, tracingSchema } from "./schema-observability.js";
 
 export { address, duration, size } from "./schema-scalars.js";
@@ -60,6 +61,7 @@ export const listenerSchema = z
       .meta({ description: "Client-side timeouts." }),
     maxConnections: nonNegativeInt.default(0).meta({ description: "Most open client connections on this listener; 0 = unlimited." }),
     tls: listenerTlsSchema.optional(),
+    http2: listenerHttp2Schema.optional(),
     proxyProtocol: z
       .strictObject({
         trusted: z
@@ -95,6 +97,11 @@ export const listenerSchema = z
   })
   .refine((l) => l.tcp === undefined || l.redirectToHttps === undefined, { message: "a TCP listener speaks no HTTP to redirect", path: ["redirectToHttps"] })
   .refine((l) => l.tls === undefined || l.redirectToHttps === undefined, { message: "redirectToHttps is for plain-HTTP listeners; this one already speaks HTTPS", path: ["redirectToHttps"] })
+  .refine((l) => l.tcp === undefined || l.http2 === undefined, { message: "a TCP listener speaks no HTTP; remove http2 or tcp", path: ["http2"] })
+  .refine((l) => l.tls !== undefined || l.http2 === undefined || !l.http2.enabled || l.http2.cleartext, {
+    message: "a plain listener offers HTTP/2 only with prior knowledge: set http2.cleartext: true, or give the listener tls",
+    path: ["http2", "cleartext"],
+  })
   .meta({ description: "An address the gateway accepts HTTP/1.1 connections on (HTTPS when tls is set)." });
 
 // ---------------------------------------------------------------- services
@@ -276,6 +283,13 @@ export const serviceSchema = z
       .prefault({})
       .meta({ description: "Keep-alive connection pool, per backend." }),
     tls: upstreamTlsSchema.optional(),
+    protocol: z
+      .enum(["http1", "http2"])
+      .default("http1")
+      .meta({
+        description:
+          "What the gateway speaks to the backends: http1 (HTTP/1.1 over a keep-alive pool) or http2 (one multiplexed HTTP/2 connection per backend: h2 by ALPN when tls is set, else h2c with prior knowledge). gRPC backends need http2.",
+      }),
     proxyProtocol: z
       .enum(["v1", "v2"])
       .optional()
@@ -287,6 +301,10 @@ export const serviceSchema = z
   .refine((s) => s.backends.length > 0 || s.discovery !== undefined, {
     message: "a service needs at least one backend (or discovery: { provider: <name> } to take them from a provider)",
     path: ["backends"],
+  })
+  .refine((s) => s.protocol !== "http2" || s.proxyProtocol === undefined, {
+    message: "an HTTP/2 connection carries many clients' requests, so it cannot start with one client's PROXY header; drop proxyProtocol or use protocol: http1",
+    path: ["proxyProtocol"],
   })
   .meta({ description: "A set of backends and the policy that picks one." });
 

@@ -154,6 +154,7 @@ export class ProxyExchange implements Exchange, PoolClient, ConnectionUser, Sele
       scheme: client.scheme,
       clientIp,
       versionMinor: head.versionMinor,
+      httpVersion: client.http2 ? "2" : head.versionMinor === 0 ? "1.0" : "1.1",
     };
     this.reqRemaining = head.bodyKind === BodyKind.Length ? head.contentLength : 0;
     this.reqDone = head.bodyKind === BodyKind.None || (head.bodyKind === BodyKind.Length && head.contentLength === 0);

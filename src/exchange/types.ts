@@ -74,6 +74,8 @@ export interface ClientSide {
   readonly table: RuntimeTable;
   readonly listenerName: string;
   readonly scheme: "http" | "https";
+  /** The request came on an HTTP/2 stream (presented to the exchange as HTTP/1.1). */
+  readonly http2: boolean;
   readonly peerIp: string;
   /** Plain-HTTP listeners with redirectToHttps: where every request is sent instead of being routed. */
   readonly httpsRedirect: HttpsRedirect | null;

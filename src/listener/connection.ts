@@ -53,6 +53,8 @@ export class ClientConnection implements ClientSide, Timed {
   readonly stats: ListenerStats;
   readonly listenerName: string;
   readonly scheme: "http" | "https";
+  /** One HTTP/2 stream presented as a connection (src/http2/stream-socket.ts); false for HTTP/1.x. */
+  readonly http2: boolean;
   table: RuntimeTable;
   deadline = 0;
   private readonly ctx: ListenerContext;
@@ -66,14 +68,18 @@ export class ClientConnection implements ClientSide, Timed {
   /** Tunnels: the byte count at the last idleness check (-1 before the first). */
   private tunnelBytes = -1;
 
-  /** `peerIp`: the client's address when a PROXY header gave it, else the socket's peer. */
-  constructor(socket: net.Socket, ctx: ListenerContext, peerIp?: string) {
+  /**
+   * `peerIp`: the client's address when a PROXY header gave it, else the socket's peer.
+   * `http2`: the socket is one HTTP/2 stream (its session was counted as the connection).
+   */
+  constructor(socket: net.Socket, ctx: ListenerContext, peerIp?: string, http2 = false) {
     this.socket = socket;
     this.ctx = ctx;
     this.peerIp = peerIp ?? normalizeIp(socket.remoteAddress);
     this.listenerName = ctx.name;
     this.stats = ctx.stats;
-    this.stats.accepted++;
+    this.http2 = http2;
+    if (!http2) this.stats.accepted++;
     this.scheme = ctx.scheme;
     this.table = ctx.table();
     socket.setNoDelay(true);
@@ -97,6 +103,11 @@ export class ClientConnection implements ClientSide, Timed {
 
   get draining(): boolean {
     return this.ctx.draining();
+  }
+
+  /** The exchange in flight, or null. */
+  get exchange(): ProxyExchange | null {
+    return this.current;
   }
 
   /** Whether no exchange is in flight (graceful shutdown closes such connections at once). */
@@ -211,8 +222,9 @@ export class ClientConnection implements ClientSide, Timed {
     }
     this.wait = Wait.Idle;
     this.deadline = performance.now() + this.ctx.idleTimeoutMs;
+    // Backpressure may have paused the socket for a body whose upstream is gone now: its 'drain' will never come.
+    if (this.socket.isPaused()) this.socket.resume();
     if (this.buf !== null) {
-      this.socket.resume();
       // Pipelined requests: served strictly in order, each after the previous response.
       if (!this.processing) this.processBuffer();
     }

@@ -12,6 +12,7 @@ import { ConfigError, type ConfigIssue } from "../errors.js";
 import { cidrBlockList, normalizeIp } from "../exchange/forwarding.js";
 import { parseProxyHeader } from "./proxy-protocol.js";
 import { newTcpStats, type TcpStats, TcpTunnel } from "./tcp.js";
+import { Http2Front } from "../http2/server.js";
 import { CertificateSet, CertificateWatcher, newTlsStats, type TlsStats, tlsFiles, warnValidity } from "./tls.js";
 import { acmeIdentity, ListenerAcme } from "./acme/listener-acme.js";
 import type { AcmeRegistry } from "./acme/registry.js";
@@ -75,6 +76,8 @@ export class Listener implements ListenerContext {
   private proxyTrusted: net.BlockList | null = null;
   private readonly proxiedPeers = new WeakMap<net.Socket, string>();
   private readonly connections = new Set<ClientConnection>();
+  /** HTTP/2 sessions (listeners[].http2 enabled), or null. */
+  private readonly http2: Http2Front | null;
   /** TCP listeners: the tunnels open now. */
   private readonly tunnels = new Set<TcpTunnel>();
   /** The certificates in force (HTTPS listeners only). */
@@ -94,6 +97,7 @@ export class Listener implements ListenerContext {
     this.stats = owner.gatewayMetrics.listener(this.name);
     this.scheme = config.tls === undefined ? "http" : "https";
     this.certificates = certificates;
+    this.http2 = config.http2?.enabled === true ? new Http2Front(this, config.http2) : null;
     let tlsServer: tls.Server | null = null;
     if (config.tls === undefined) {
       this.tlsStats = null;
@@ -122,7 +126,8 @@ export class Listener implements ListenerContext {
       this.server = tlsServer;
     } else {
       // allowHalfOpen: a client that half-closes after its request still gets the response.
-      this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
+      const h2c = this.http2 !== null && config.http2!.cleartext ? this.http2 : null;
+      this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, h2c === null ? (socket) => this.accept(socket) : (socket) => h2c.sniff(socket, (s) => this.accept(s)));
     }
     if (config.maxConnections > 0) this.server.maxConnections = config.maxConnections;
   }
@@ -132,7 +137,8 @@ export class Listener implements ListenerContext {
    * setting, same ACME server and storage) or must replace it.
    */
   static shapeOf(config: ListenerConfig): string {
-    return `${config.tcp === undefined ? "" : "tcp+"}${config.tls === undefined ? "http" : "https"}${config.tls?.acme === undefined ? "" : `+acme:${acmeIdentity(config.tls.acme)}`}${config.proxyProtocol === undefined ? "" : "+proxy"}`;
+    const h2 = config.http2?.enabled === true ? (config.http2.cleartext ? "+h2c" : "+h2") : "";
+    return `${config.tcp === undefined ? "" : "tcp+"}${config.tls === undefined ? "http" : "https"}${config.tls?.acme === undefined ? "" : `+acme:${acmeIdentity(config.tls.acme)}`}${config.proxyProtocol === undefined ? "" : "+proxy"}${h2}`;
   }
 
   /**
@@ -187,6 +193,7 @@ export class Listener implements ListenerContext {
     if (client !== null) this.proxiedPeers.set(socket, client);
     if (this.acme !== null) this.acme.route(socket, this.config.tls!.handshakeTimeout, (s) => this.tlsServer!.emit("connection", s));
     else if (this.tlsServer !== null) this.tlsServer.emit("connection", socket);
+    else if (this.http2 !== null && this.config.http2!.cleartext) this.http2.sniff(socket, (s) => this.accept(s), client ?? undefined);
     else {
       this.accept(socket);
       socket.resume();
@@ -202,7 +209,7 @@ export class Listener implements ListenerContext {
       noDelay: true,
       handshakeTimeout: t.handshakeTimeout,
       ...(t.clientAuth === undefined ? {} : { requestCert: true, rejectUnauthorized: t.clientAuth.required }),
-      ALPNProtocols: ["http/1.1"],
+      ALPNProtocols: this.http2 === null ? ["http/1.1"] : ["h2", "http/1.1"],
       ...(keys !== undefined && keys.length === 96 ? { ticketKeys: Buffer.from(keys, "hex") } : {}),
       SNICallback: (servername, cb) => sni(servername, cb, false),
     });
@@ -222,7 +229,8 @@ export class Listener implements ListenerContext {
     };
     server.on("secureConnection", (socket: tls.TLSSocket) => {
       this.countTls(this.tlsStats!.handshakes, socket.getProtocol() ?? "unknown");
-      this.accept(socket);
+      if (this.http2 !== null && socket.alpnProtocol === "h2") this.http2.accept(socket, this.peerOf(socket));
+      else this.accept(socket);
     });
     server.on("tlsClientError", (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
       this.countTls(this.tlsStats!.handshakeErrors, handshakeErrorKind(err));
@@ -306,6 +314,7 @@ export class Listener implements ListenerContext {
    */
   update(config: ListenerConfig, certificates: CertificateSet | null, index: number): void {
     this.config = config;
+    if (this.http2 !== null && config.http2 !== undefined) this.http2.update(config.http2);
     if (config.proxyProtocol !== undefined) this.proxyTrusted = cidrBlockList(config.proxyProtocol.trusted);
     this.index = index;
     if (certificates !== null) {
@@ -346,13 +355,20 @@ export class Listener implements ListenerContext {
     return this.owner.nextExchangeId();
   }
 
+  /** The client address a PROXY header gave for this connection, if any. */
+  private peerOf(socket: net.Socket): string | undefined {
+    if (this.proxyTrusted === null) return undefined;
+    // A TLS socket wraps the raw one the PROXY header came on (Node's TLSSocket keeps it as _parent).
+    const raw = (socket as net.Socket & { _parent?: net.Socket })._parent ?? socket;
+    return this.proxiedPeers.get(raw);
+  }
+
+  get sweeper() {
+    return this.owner.sweeper;
+  }
+
   private accept(socket: net.Socket): void {
-    let peer: string | undefined;
-    if (this.proxyTrusted !== null) {
-      // A TLS socket wraps the raw one the PROXY header came on (Node's TLSSocket keeps it as _parent).
-      const raw = (socket as net.Socket & { _parent?: net.Socket })._parent ?? socket;
-      peer = this.proxiedPeers.get(raw);
-    }
+    const peer = this.peerOf(socket);
     const tcp = this.config.tcp;
     if (tcp !== undefined) {
       const service = this.owner.table().services.get(tcp.service);
@@ -384,7 +400,7 @@ export class Listener implements ListenerContext {
   }
 
   get connectionCount(): number {
-    return this.connections.size + this.tunnels.size;
+    return this.connections.size + this.tunnels.size + (this.http2?.size ?? 0);
   }
 
   /** Start accepting; resolves with the bound address. */
@@ -417,17 +433,19 @@ export class Listener implements ListenerContext {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.log.debug({ listener: this.name, connections: this.connections.size }, "listener stops accepting");
     for (const conn of this.connections) conn.closeIfIdle();
+    this.http2?.close();
     return closed;
   }
 
   /** Whether every connection has closed. */
   get quiet(): boolean {
-    return this.connections.size === 0 && this.tunnels.size === 0;
+    return this.connections.size === 0 && this.tunnels.size === 0 && (this.http2?.size ?? 0) === 0;
   }
 
   destroyAll(): void {
     for (const conn of this.connections) conn.destroy();
     for (const t of this.tunnels) t.close();
+    this.http2?.destroyAll();
   }
 }
 

@@ -44,8 +44,10 @@ export interface ExchangeRequest {
   readonly scheme: "http" | "https";
   /** Client address after trusted-proxy processing. */
   readonly clientIp: string;
-  /** HTTP minor version of the client's request (0 or 1). */
+  /** HTTP minor version of the client's request (0 or 1; 1 for HTTP/2, whose requests are served as HTTP/1.1). */
   readonly versionMinor: number;
+  /** The protocol the client spoke: "1.0", "1.1" or "2". */
+  readonly httpVersion: "1.0" | "1.1" | "2";
 }
 
 /** The request head about to be sent upstream. */

@@ -27,7 +27,7 @@ export interface LoggedExchange {
   readonly retries: number;
   readonly errorCode: string | undefined;
   readonly traceId: string | undefined;
-  readonly request: { readonly host: string; readonly clientIp: string; readonly versionMinor: number; readonly headers: HeaderList };
+  readonly request: { readonly host: string; readonly clientIp: string; readonly versionMinor: number; readonly httpVersion: string; readonly headers: HeaderList };
   /** The response head's headers as sent, when a backend's response was relayed; null for direct answers. */
   readonly responseHeaders: HeaderList | null;
 }
@@ -381,7 +381,7 @@ export class AccessLog {
       case F.Query:
         return ex.query === "" ? undefined : ex.query;
       case F.Protocol:
-        return ex.request.versionMinor === 0 ? "HTTP/1.0" : "HTTP/1.1";
+        return `HTTP/${ex.request.httpVersion}`;
       case F.Status:
         return ex.status === 0 ? 499 : ex.status;
       case F.DurationMs:

@@ -2,6 +2,7 @@
 import { connectBackend, type UpstreamTls } from "../upstream/tls.js";
 import type { HealthCheckConfig } from "../config/schema.js";
 import type { Logger } from "../observability/logger.js";
+import { http2Check } from "../http2/health-check.js";
 
 /** Most response bytes an HTTP check reads (status line, headers and the start of the body). */
 const MAX_CHECK_RESPONSE = 64 * 1024;
@@ -109,6 +110,8 @@ export class HealthChecker {
   private readonly log: Logger | null;
   /** The service's TLS to its backends (checks go over it too); set on every build. */
   tls: UpstreamTls | null = null;
+  /** The service speaks HTTP/2 to its backends: HTTP checks do too; set on every build. */
+  http2 = false;
 
   /** `log` (the "health" logger) gets each check's result at debug (failures) and trace (passes). */
   constructor(target: HealthTarget, config: HealthCheckConfig, onChange: (healthy: boolean) => void, log: Logger | null = null) {
@@ -137,6 +140,15 @@ export class HealthChecker {
     this.timer = undefined;
   }
 
+  private async http2Check(c: HealthCheckConfig): Promise<CheckResult> {
+    const t = this.target;
+    const res = await http2Check({ host: t.host, port: t.port, address: t.address, method: c.method, path: c.path, authority: c.host, headers: c.headers, timeoutMs: c.timeout }, this.tls);
+    if (typeof res === "string") return res;
+    if (!this.okStatus(res.status)) return `status ${res.status}`;
+    if (c.bodyContains !== undefined && !res.body.includes(c.bodyContains)) return `body lacks ${JSON.stringify(c.bodyContains)}`;
+    return undefined;
+  }
+
   private schedule(delay: number): void {
     this.timer = setTimeout(() => void this.run(), delay);
     this.timer.unref();
@@ -144,7 +156,12 @@ export class HealthChecker {
 
   private async run(): Promise<void> {
     const c = this.config;
-    const result = c.type === "tcp" ? await tcpCheck(this.target, c.timeout, this.tls) : await httpCheck(this.target, c, this.okStatus, this.tls);
+    const result =
+      c.type === "tcp"
+        ? await tcpCheck(this.target, c.timeout, this.tls)
+        : this.http2
+          ? await this.http2Check(c)
+          : await httpCheck(this.target, c, this.okStatus, this.tls);
     if (this.stopped) return;
     this.checks++;
     this.lastCheck = Date.now();

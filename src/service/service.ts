@@ -195,7 +195,7 @@ export class BackendRegistry {
 
   /** Build (or reuse) the runtime of one service. */
   build(name: string, config: ServiceConfig, live: Set<string>): ServiceRuntime {
-    const tlsSetting = JSON.stringify(config.tls ?? null);
+    const tlsSetting = `${config.protocol} ${JSON.stringify(config.tls ?? null)}`;
     // Idle connections made with other TLS settings (or in the clear) must not carry new requests.
     const tlsChanged = this.tlsSettings.has(name) && this.tlsSettings.get(name) !== tlsSetting;
     this.tlsSettings.set(name, tlsSetting);
@@ -206,6 +206,7 @@ export class BackendRegistry {
       connectTimeoutMs: config.timeouts.connect,
       tls: config.tls === undefined ? null : upstreamTls(config.tls, `services.${name}.tls`, "<config>"),
       proxyProtocol: config.proxyProtocol === undefined ? null : config.proxyProtocol === "v1" ? 1 : 2,
+      http2: config.protocol === "http2",
     };
     const backends = config.backends.map((b) => {
       const id = `${name}/${b.address}`;
@@ -244,7 +245,10 @@ export class BackendRegistry {
         backend.breaker.config = config.circuitBreaker;
       }
       this.configureHealth(name, backend, config.healthCheck);
-      if (backend.health !== undefined) backend.health.tls = poolOptions.tls;
+      if (backend.health !== undefined) {
+        backend.health.tls = poolOptions.tls;
+        backend.health.http2 = poolOptions.http2;
+      }
       return backend;
     });
     // A breaker may open only while the service keeps enough backends (maxEjectedShare).

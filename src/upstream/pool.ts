@@ -6,6 +6,7 @@ import type { Logger } from "../observability/logger.js";
 import { UpstreamStats } from "./stats.js";
 import { connectBackend, connectFailure, type UpstreamTls } from "./tls.js";
 import { type ProxyEndpoint, proxyHeaderBytes } from "../listener/proxy-protocol.js";
+import { Http2Upstream } from "../http2/upstream.js";
 
 /** Who gets a connection from the pool (the exchange). */
 export interface PoolClient {
@@ -33,6 +34,8 @@ export interface PoolOptions {
   tls: UpstreamTls | null;
   /** Send a PROXY header (v1 or v2) first on each connection; such connections carry one client's exchange only. */
   proxyProtocol: 1 | 2 | null;
+  /** Speak HTTP/2 to the backend: one multiplexed session instead of keep-alive connections. */
+  http2: boolean;
 }
 
 /** One TCP connection to a backend. Listeners are attached once, for its whole life. */
@@ -122,6 +125,8 @@ export class BackendPool {
   readonly stats: UpstreamStats;
   /** The "upstream" logger (internal errors); null outside a gateway. */
   log: Logger | null = null;
+  /** HTTP/2 services: the backend's session (made on first use). */
+  private h2: Http2Upstream | null = null;
 
   constructor(backend: BackendState, options: PoolOptions, histogramBoundsMs: Float64Array) {
     this.backend = backend;
@@ -144,6 +149,11 @@ export class BackendPool {
 
   /** Lease a connection: synchronously when one is idle, else after connecting or waiting for one. */
   acquire(client: PoolClient): void {
+    if (this.options.http2) {
+      if (this.h2 === null) this.h2 = new Http2Upstream(this);
+      this.h2.acquire(client);
+      return;
+    }
     while (this.idle.length > 0) {
       const conn = this.idle.pop()!;
       if (!conn.closed) {
@@ -161,6 +171,7 @@ export class BackendPool {
 
   /** Give up waiting (the client went away). */
   cancel(client: PoolClient): boolean {
+    if (this.h2?.cancel(client)) return true;
     const i = this.waiters.findIndex((w) => w.client === client);
     if (i < 0) return false;
     this.waiters.splice(i, 1);
@@ -201,9 +212,14 @@ export class BackendPool {
     });
   }
 
+  /** HTTP/2 services: a stream leased as a connection (counted among the leased ones until it closes). */
+  track(conn: UpstreamConnection): void {
+    this.all.add(conn);
+  }
+
   release(conn: UpstreamConnection): void {
-    // A PROXY header named one client: the connection is not another's to reuse.
-    if (conn.closed || this.closing || this.options.proxyProtocol !== null) {
+    // A PROXY header named one client: the connection is not another's to reuse. An HTTP/2 stream carries one exchange.
+    if (conn.closed || this.closing || this.options.proxyProtocol !== null || this.options.http2) {
       conn.destroy();
       return;
     }
@@ -254,12 +270,14 @@ export class BackendPool {
    */
   drain(): void {
     this.draining = true;
+    this.h2?.retire();
     for (const conn of this.idle) conn.destroy();
     this.idle.length = 0;
   }
 
   /** Close the idle connections (their settings changed); leased ones go on. */
   closeIdle(): void {
+    this.h2?.retire();
     for (const conn of this.idle) conn.destroy();
     this.idle.length = 0;
   }
@@ -267,6 +285,7 @@ export class BackendPool {
   /** Shutdown: close idle connections now, refuse new ones and every other one as it is released. */
   close(): void {
     this.closing = true;
+    this.h2?.close();
     for (const conn of this.idle) conn.destroy();
     this.idle.length = 0;
     for (const w of this.waiters.splice(0)) w.client.onUpstreamFailed(new UpstreamError("connect-error", "the gateway is shutting down"));
@@ -274,6 +293,7 @@ export class BackendPool {
 
   /** Destroy every connection, leased or not. */
   destroy(): void {
+    this.h2?.destroy();
     this.close();
     for (const conn of this.all) conn.destroy();
   }

@@ -5,7 +5,7 @@ import { parseBenchOptions } from "../../bench/proxy/options.js";
 describe("parseBenchOptions", () => {
   it("runs every target for 10 s with 50 connections by default", () => {
     const o = parseBenchOptions([]);
-    assert.deepEqual(o.only, ["direct", "divisor", "divisor-admin", "divisor-bare", "divisor-no-metrics", "divisor-tracing", "divisor-access-log", "divisor-chain", "divisor-cache", "divisor-compress", "divisor-https", "divisor-lua", "divisor-plugin", "nginx", "nginx-gzip", "nginx-https", "haproxy", "haproxy-https", "node-http-proxy", "fastify-http-proxy"]);
+    assert.deepEqual(o.only, ["direct", "divisor", "divisor-admin", "divisor-bare", "divisor-no-metrics", "divisor-tracing", "divisor-access-log", "divisor-chain", "divisor-cache", "divisor-compress", "divisor-https", "divisor-h2", "divisor-lua", "divisor-plugin", "nginx", "nginx-gzip", "nginx-https", "nginx-h2", "haproxy", "haproxy-https", "haproxy-h2", "node-http-proxy", "fastify-http-proxy"]);
     assert.equal(o.duration, 10);
     assert.equal(o.connections, 50);
     assert.equal(o.scenario, "get");

@@ -57,6 +57,7 @@ describe("bundled example configurations", () => {
           ],
           balancer: { algorithm: "round-robin" },
           preserveHost: true,
+          protocol: "http1",
           timeouts: { connect: 5_000, response: 60_000 },
           retries: { attempts: 1, onStatus: [], budget: { ratio: 0.2, minPerSecond: 10 }, bufferBody: 65_536 },
           limits: { maxInFlight: 0, queueSize: 100, queueTimeout: 1_000 },

@@ -53,7 +53,7 @@ export async function startObservedGateway(): Promise<ObservedGateway> {
   const leaf = ca.issue(["observed.example.test"], "observed");
   const listeners: DivisorConfigInput["listeners"] = [
     { address: "127.0.0.1:0" },
-    { address: "127.0.0.1:0", name: "https", tls: { certificates: [{ cert: leaf.cert, key: leaf.key }] } },
+    { address: "127.0.0.1:0", name: "https", tls: { certificates: [{ cert: leaf.cert, key: leaf.key }] }, http2: {} },
     // And one with ACME, for the divisor_acme_* families (on demand only, so it orders nothing unasked).
     {
       address: "127.0.0.1:0",

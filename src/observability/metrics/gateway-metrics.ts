@@ -257,6 +257,7 @@ export class GatewayMetrics {
     for (const s of stats) w.sample(label(s.listener), s.tunnelsIdleClosed);
     this.renderTls(w, sources, stats);
     this.renderAcme(w, sources.acme?.());
+    this.renderHttp2(w, stats);
     const tcp = stats.filter((s) => s.tcp !== null);
     if (tcp.length > 0) {
       w.family("divisor_tcp_connections", "counter", "TCP listener connections, by result: proxied (joined to a backend) or failed (no backend took it).");
@@ -291,6 +292,33 @@ export class GatewayMetrics {
     for (const m of acme.managers) w.sample([["listener", m.listener]], m.certificateCount);
     w.family("divisor_acme_challenge_responses", "counter", "ACME validation requests answered (HTTP-01 requests, tls-alpn-01 handshakes), by challenge type.");
     for (const [type, n] of acme.challengeResponses) w.sample([["type", type]], n);
+  }
+
+  private renderHttp2(w: ExpositionWriter, stats: ListenerStats[]): void {
+    const h2 = stats.filter((s) => s.http2 !== null);
+    if (h2.length === 0) return;
+    const label = (s: ListenerStats): Labels => [["listener", s.listener]];
+    w.family("divisor_http2_sessions", "gauge", "HTTP/2 client connections open now.");
+    for (const s of h2) w.sample(label(s), s.http2!.sessionsOpen);
+    w.family("divisor_http2_sessions_opened", "counter", "HTTP/2 client connections opened (also counted in divisor_listener_connections_accepted_total).");
+    for (const s of h2) w.sample(label(s), s.http2!.sessionsOpened);
+    w.family("divisor_http2_streams", "counter", "HTTP/2 streams (requests) clients opened.");
+    for (const s of h2) w.sample(label(s), s.http2!.streams);
+    w.family("divisor_http2_client_resets", "counter", "HTTP/2 streams the client reset (RST_STREAM) before their response was complete.");
+    for (const s of h2) w.sample(label(s), s.http2!.clientResets);
+    w.family(
+      "divisor_http2_sessions_closed",
+      "counter",
+      "HTTP/2 connections the gateway closed, by reason: rapid-reset, settings-flood, ping-flood, invalid-frames, protocol-error, idle.",
+    );
+    for (const s of h2) for (const [reason, n] of s.http2!.closed) w.sample([["listener", s.listener], ["reason", reason]], n);
+    w.family("divisor_grpc_responses", "counter", "gRPC calls ended, by grpc-status (from the backend's trailers, or the gateway's own answer).");
+    for (const s of h2) {
+      for (const [key, n] of s.http2!.grpc) {
+        const [tenant, router, service, status] = key.split("\0") as [string, string, string, string];
+        w.sample([["listener", s.listener], ["tenant", tenant], ["router", router], ["service", service], ["grpc_status", status]], n);
+      }
+    }
   }
 
   private renderTls(w: ExpositionWriter, sources: MetricsSources, stats: ListenerStats[]): void {

@@ -112,6 +112,25 @@ export class RouterStats {
   }
 }
 
+/** HTTP/2 counters of a listener (made when it first offers HTTP/2). */
+export interface Http2Stats {
+  /** Client connections speaking HTTP/2: open now, opened in all. */
+  sessionsOpen: number;
+  sessionsOpened: number;
+  /** Streams (requests) opened by clients. */
+  streams: number;
+  /** Streams the client reset (RST_STREAM) before their response was complete. */
+  clientResets: number;
+  /** Connections the gateway closed, by reason (rapid-reset, settings-flood, ping-flood, invalid-frames, protocol-error, idle). */
+  closed: Map<string, number>;
+  /** gRPC calls ended, by "tenant\0router\0service\0grpc-status". */
+  grpc: Map<string, number>;
+}
+
+export function newHttp2Stats(): Http2Stats {
+  return { sessionsOpen: 0, sessionsOpened: 0, streams: 0, clientResets: 0, closed: new Map(), grpc: new Map() };
+}
+
 /** Counters of one listener, kept across reloads. */
 export class ListenerStats {
   readonly listener: string;
@@ -129,6 +148,8 @@ export class ListenerStats {
   proxyProtocol: { headers: Map<string, number>; errors: number } | null = null;
   /** TCP listeners: tunnels and bytes. */
   tcp: TcpStats | null = null;
+  /** Listeners that offer HTTP/2: sessions, streams, abuse closes, gRPC statuses. */
+  http2: Http2Stats | null = null;
 
   constructor(listener: string) {
     this.listener = listener;

@@ -141,7 +141,7 @@ class OtelExchangeTracer implements ExchangeTracer {
           [ATTR_URL_SCHEME]: request.scheme,
           [ATTR_SERVER_ADDRESS]: request.host,
           [ATTR_SERVER_PORT]: localPort,
-          [ATTR_NETWORK_PROTOCOL_VERSION]: request.versionMinor === 0 ? "1.0" : "1.1",
+          [ATTR_NETWORK_PROTOCOL_VERSION]: request.httpVersion,
           [ATTR_CLIENT_ADDRESS]: request.clientIp,
           "divisor.listener": listener,
         },

@@ -10,6 +10,8 @@ export interface TracedRequest {
   readonly scheme: "http" | "https";
   readonly clientIp: string;
   readonly versionMinor: number;
+  /** "1.0", "1.1" or "2" (network.protocol.version). */
+  readonly httpVersion: string;
   readonly headers: HeaderList;
 }
 
