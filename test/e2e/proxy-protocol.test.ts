@@ -140,7 +140,10 @@ describe("PROXY protocol behind a real HAProxy (send-proxy and send-proxy-v2)", 
   });
 });
 
-/** Debian's nginx answering with the address its PROXY header gave, on a listener that requires one. */
+/**
+ * Debian's nginx answering with the address its PROXY header gave, on a listener that requires one.
+ * One process (master_process off): the test's SIGKILL then leaves no orphaned worker behind.
+ */
 async function startProxyProtocolNginx(dir: string, port: number): Promise<ChildProcess> {
   const temp = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map((t) => `  ${t}_temp_path ${dir}/${t};`).join("\n");
   const conf = join(dir, "nginx.conf");
@@ -148,7 +151,7 @@ async function startProxyProtocolNginx(dir: string, port: number): Promise<Child
     conf,
     `pid ${dir}/nginx.pid;\nerror_log ${dir}/nginx-error.log;\nworker_processes 1;\nevents {}\nhttp {\n  access_log off;\n${temp}\n  server {\n    listen 127.0.0.1:${port} proxy_protocol;\n    location / { return 200 "$proxy_protocol_addr $remote_addr\\n"; }\n  }\n}\n`,
   );
-  const child = spawn("nginx", ["-p", dir, "-e", join(dir, "nginx-error.log"), "-c", conf, "-g", "daemon off;"], { stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn("nginx", ["-p", dir, "-e", join(dir, "nginx-error.log"), "-c", conf, "-g", "daemon off; master_process off;"], { stdio: ["ignore", "ignore", "pipe"] });
   if (await untilListening(port, child)) return child;
   throw new Error("nginx did not start");
 }
