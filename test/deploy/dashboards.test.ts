@@ -141,7 +141,7 @@ describe("every metric the dashboard and the alerts name exists on a real gatewa
     for (const q of deployQueries()) kinds.set(q.kind, (kinds.get(q.kind) ?? 0) + 1);
     assert.ok((kinds.get("panel") ?? 0) >= 40, `panel queries: ${kinds.get("panel")}`);
     assert.equal(kinds.get("variable"), 5);
-    assert.equal(kinds.get("alert"), 12);
+    assert.equal(kinds.get("alert"), 13);
     assert.equal(kinds.get("annotation"), 1);
   });
 

@@ -78,7 +78,10 @@ describe("ACME against a real pebble: certificates issued, served, stored and re
     assert.equal(before, null, "nothing listens between the two gateways");
     await withGateway(acme({ hosts: ["shop.example.com"], storage }), async (gw) => {
     await eventually("the stored certificate is served", async () => (await tlsGet(tlsPort, "shop.example.com", root)).authorized);
-    assert.equal(sample(await gw.metrics(), "divisor_acme_orders_total"), undefined, "no order was made");
+    const text = await gw.metrics();
+    for (const result of ["issued", "failed", "rate-limited"]) {
+      assert.equal(sample(text, "divisor_acme_orders_total", `result="${result}"`), 0, `no order was made (${result} is shown at 0)`);
+    }
     const listener = adminGatewayOf(gw).listeners().find((l) => l.protocol === "https")!;
     assert.deepEqual(listener.acme?.certificates.map((c) => c.name), ["shop.example.com"], "the admin API lists the managed certificate");
     assert.ok(listener.certificates?.some((c) => c.names.includes("shop.example.com") && !c.default), "the certificate is in force, not as the default");

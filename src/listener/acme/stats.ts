@@ -10,8 +10,12 @@ export interface AcmeStats {
 }
 
 export function newAcmeStats(): AcmeStats {
-  return { orders: new Map(), renewals: 0, onDemandRefusals: new Map() };
+  // Every result starts at 0, so a scrape shows the series before the first failure and increase() sees it.
+  return { orders: new Map(ORDER_RESULTS.map((r) => [r, 0])), renewals: 0, onDemandRefusals: new Map() };
 }
+
+/** The results of divisor_acme_orders_total. */
+const ORDER_RESULTS = ["issued", "failed", "rate-limited"] as const;
 
 export function bump(map: Map<string, number>, key: string): void {
   map.set(key, (map.get(key) ?? 0) + 1);
