@@ -6,16 +6,16 @@ import { test } from "node:test";
 import { stringify } from "yaml";
 import { eventually, tlsGet } from "../helpers/acme.js";
 import { exited, startBuilt } from "../helpers/cli.js";
-import { startDnsServer } from "../helpers/dns-server.js";
+import { startDns } from "../helpers/dns.js";
 import { freePort } from "../helpers/net.js";
 import { startPebble } from "../helpers/pebble.js";
 
 test("the built divisor command gets a certificate from pebble for a configured host and serves it (acme-client loaded from outside the bundle)", async () => {
   const dir = mkdtempSync(join(tmpdir(), "divisor-cli-acme-"));
-  const dns = await startDnsServer();
+  const dns = await startDns({ anyName: "127.0.0.1" });
   const httpPort = await freePort();
   const tlsPort = await freePort();
-  const pebble = await startPebble(dir, { httpPort, tlsPort, dnsServer: dns.address });
+  const pebble = await startPebble(dir, { httpPort, tlsPort, dnsServer: dns.server });
   const file = join(dir, "divisor.yaml");
   writeFileSync(join(dir, "pebble-ca.pem"), pebble.tlsCa);
   writeFileSync(

@@ -7,7 +7,7 @@ import { after, before, describe, test } from "node:test";
 import type { DivisorConfigInput } from "../../src/config/schema.js";
 import { createGateway, type Gateway } from "../../src/gateway/gateway.js";
 import { eventually, sample, tlsGet } from "../helpers/acme.js";
-import { startDnsServer, type TestDnsServer } from "../helpers/dns-server.js";
+import { startDns, type TestDns } from "../helpers/dns.js";
 import { startEtcd, type TestEtcd } from "../helpers/etcd.js";
 import { freePort } from "../helpers/net.js";
 import { startPebble, type TestPebble } from "../helpers/pebble.js";
@@ -22,7 +22,7 @@ function issued(text: string): number {
 
 describe("ACME with shared storage: two gateways, one pebble, one order per name (real redis-server and etcd)", () => {
   let dir: string;
-  let dns: TestDnsServer;
+  let dns: TestDns;
   let pebble: TestPebble;
   let root: string;
   let redis: ChildProcess;
@@ -33,10 +33,10 @@ describe("ACME with shared storage: two gateways, one pebble, one order per name
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "divisor-acme-shared-"));
-    dns = await startDnsServer();
+    dns = await startDns({ anyName: "127.0.0.1" });
     ports.aHttp = await freePort();
     ports.aTls = await freePort();
-    pebble = await startPebble(dir, { httpPort: ports.aHttp, tlsPort: ports.aTls, dnsServer: dns.address });
+    pebble = await startPebble(dir, { httpPort: ports.aHttp, tlsPort: ports.aTls, dnsServer: dns.server });
     root = await pebble.root();
     redisPort = await freePort();
     redis = await startRedis(dir, redisPort);

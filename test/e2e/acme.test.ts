@@ -6,7 +6,7 @@ import { after, before, describe, test } from "node:test";
 import type { DivisorConfigInput } from "../../src/config/schema.js";
 import { adminGatewayOf, createGateway, type Gateway } from "../../src/gateway/gateway.js";
 import { eventually, sample, tlsGet } from "../helpers/acme.js";
-import { startDnsServer, type TestDnsServer } from "../helpers/dns-server.js";
+import { startDns, type TestDns } from "../helpers/dns.js";
 import { freePort, startBackend, type TestBackend } from "../helpers/net.js";
 import { startPebble, type TestPebble } from "../helpers/pebble.js";
 
@@ -14,7 +14,7 @@ type AcmeInput = NonNullable<NonNullable<DivisorConfigInput["listeners"]>[number
 
 describe("ACME against a real pebble: certificates issued, served, stored and renewed", () => {
   let dir: string;
-  let dns: TestDnsServer;
+  let dns: TestDns;
   let pebble: TestPebble;
   let backend: TestBackend;
   let httpPort: number;
@@ -23,10 +23,10 @@ describe("ACME against a real pebble: certificates issued, served, stored and re
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "divisor-acme-"));
-    dns = await startDnsServer();
+    dns = await startDns({ anyName: "127.0.0.1" });
     httpPort = await freePort();
     tlsPort = await freePort();
-    pebble = await startPebble(dir, { httpPort, tlsPort, dnsServer: dns.address });
+    pebble = await startPebble(dir, { httpPort, tlsPort, dnsServer: dns.server });
     root = await pebble.root();
     backend = await startBackend((req, res) => res.end(`backend saw ${req.headers.host}`));
   });
@@ -121,7 +121,7 @@ describe("ACME against a real pebble: certificates issued, served, stored and re
 
   test("an order pebble cannot validate fails with the ACME problem, backs off, and leaves the default certificate served", async () => {
     // The DNS server sends pebble's validation of this name to an address nothing listens on.
-    dns.answers.set("broken.customers.example.com", "127.0.0.2");
+    dns.zones.set("broken.customers.example.com", { A: [{ address: "127.0.0.2", ttl: 1 }] });
     await withGateway(acme({ onDemand: { allow: ["*.customers.example.com"] }, backoff: { initial: "1h" }, storage: { type: "file", path: join(dir, "backoff") } }), async (gw) => {
     const h = await tlsGet(tlsPort, "broken.customers.example.com", root);
     assert.equal(h.subjectAltName, "DNS:divisor.invalid", "the handshake falls back to the default certificate");
@@ -209,10 +209,10 @@ describe("ACME against a real pebble: certificates issued, served, stored and re
 describe("ACME renewal against a pebble issuing short-lived certificates", () => {
   test("a certificate is renewed before it expires and the new one is served", async () => {
     const dir = mkdtempSync(join(tmpdir(), "divisor-acme-renew-"));
-    const dns = await startDnsServer();
+    const dns = await startDns({ anyName: "127.0.0.1" });
     const httpPort = await freePort();
     const tlsPort = await freePort();
-    const pebble = await startPebble(dir, { httpPort, tlsPort, dnsServer: dns.address, validitySeconds: 9 });
+    const pebble = await startPebble(dir, { httpPort, tlsPort, dnsServer: dns.server, validitySeconds: 9 });
     const gw = createGateway({
       logging: { level: "fatal" },
       listeners: [

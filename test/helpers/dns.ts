@@ -8,7 +8,11 @@ export interface Zone {
   SRV?: { target: string; port: number; priority: number; weight: number; ttl: number }[];
 }
 
-/** A real UDP DNS server on 127.0.0.1 (a free port), answering from `zones`. */
+/**
+ * A real UDP DNS server on 127.0.0.1 (a free port), answering from `zones`; with
+ * `anyName`, every name without a zone gets that A record (ttl 1), so a program told to
+ * use it (pebble's -dnsserver) resolves any test name to loopback.
+ */
 export interface TestDns {
   /** "127.0.0.1:<port>", for Resolver.setServers / the dns provider's `servers`. */
   server: string;
@@ -20,7 +24,7 @@ export interface TestDns {
   close(): Promise<void>;
 }
 
-export async function startDns(): Promise<TestDns> {
+export async function startDns(options: { anyName?: string } = {}): Promise<TestDns> {
   const socket = dgram.createSocket("udp4");
   const dns: TestDns = {
     server: "",
@@ -41,7 +45,7 @@ export async function startDns(): Promise<TestDns> {
     const name = question.name.toLowerCase();
     const key = `${question.type} ${name}`;
     dns.queries.set(key, (dns.queries.get(key) ?? 0) + 1);
-    const zone = dns.zones.get(name);
+    const zone = dns.zones.get(name) ?? (options.anyName === undefined ? undefined : { A: [{ address: options.anyName, ttl: 1 }] });
     const answers: packet.Answer[] = [];
     if (zone !== undefined && question.type === "A") for (const r of zone.A ?? []) answers.push({ type: "A", name: question.name, ttl: r.ttl, data: r.address });
     if (zone !== undefined && question.type === "AAAA") for (const r of zone.AAAA ?? []) answers.push({ type: "AAAA", name: question.name, ttl: r.ttl, data: r.address });
