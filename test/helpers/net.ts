@@ -28,6 +28,15 @@ export interface TestBackend {
   close(): Promise<void>;
 }
 
+/** A backend answering every request with `name` (after `delayMs`, for requests in flight during a change). */
+export function startNamedBackend(name: string, delayMs = 0): Promise<TestBackend> {
+  return startBackend((req, res) => {
+    req.resume();
+    if (delayMs === 0) res.end(name);
+    else setTimeout(() => res.end(name), delayMs);
+  });
+}
+
 export async function startBackend(
   handler: http.RequestListener = (req, res) => {
     req.resume();

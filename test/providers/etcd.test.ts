@@ -9,7 +9,7 @@ import type { DivisorConfigInput } from "../../src/config/schema.js";
 import { adminCall } from "../helpers/admin.js";
 import { startEtcd, type TestEtcd } from "../helpers/etcd.js";
 import { eventually } from "../helpers/eventually.js";
-import { freePort, get, startBackend, type TestBackend } from "../helpers/net.js";
+import { freePort, get, startBackend, startNamedBackend, type TestBackend } from "../helpers/net.js";
 import { type ProviderGateway, startProviderGateway } from "../helpers/provider-gateway.js";
 
 let dir: string;
@@ -31,11 +31,7 @@ after(async () => {
 });
 
 async function backend(name: string, delayMs = 0): Promise<TestBackend> {
-  const b = await startBackend((req, res) => {
-    req.resume();
-    if (delayMs === 0) res.end(name);
-    else setTimeout(() => res.end(name), delayMs);
-  });
+  const b = await startNamedBackend(name, delayMs);
   backends.push(b);
   return b;
 }

@@ -15,7 +15,7 @@ import { TestCa } from "../helpers/certs.js";
 import { eventually } from "../helpers/eventually.js";
 import { type FakeKubeApi, type KubeObject, startFakeKubeApi } from "../helpers/fake-kube-api.js";
 import { exited, startBuilt } from "../helpers/cli.js";
-import { freePort, get, startBackend, type TestBackend } from "../helpers/net.js";
+import { freePort, get, startNamedBackend, type TestBackend } from "../helpers/net.js";
 
 let fake: FakeKubeApi;
 const backends: TestBackend[] = [];
@@ -30,11 +30,7 @@ after(async () => {
 });
 
 async function pod(name: string, delayMs = 0): Promise<TestBackend> {
-  const b = await startBackend((req, res) => {
-    req.resume();
-    if (delayMs === 0) res.end(name);
-    else setTimeout(() => res.end(name), delayMs);
-  });
+  const b = await startNamedBackend(name, delayMs);
   backends.push(b);
   return b;
 }
