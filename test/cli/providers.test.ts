@@ -91,7 +91,10 @@ describe("providers from the CLI", () => {
       }, 20_000);
     } finally {
       child.kill("SIGTERM");
-      await exitedWithin(child, 20_000);
+      // What the primary and its workers said while stopping, if they do not stop in time.
+      await exitedWithin(child, 20_000).catch((err: Error) => {
+        throw new Error(`${err.message}; their last output:\n${logs().slice(-4000)}`);
+      });
     }
   });
 });

@@ -27,7 +27,8 @@ function start(consul: FakeConsul, options: Record<string, unknown>, config: Omi
 }
 
 const api = { services: { api: { discovery: { provider: "consul" } } }, routers: { all: { service: "api" } } };
-const inForce = (gw: ProviderGateway) => gw.gateway.config.services.api!.backends.map((x) => `${x.address} ${x.weight}`);
+// The provider orders backends by address (a stable fragment); the ports are random, so compare as sets.
+const inForce = (gw: ProviderGateway) => gw.gateway.config.services.api!.backends.map((x) => `${x.address} ${x.weight}`).sort();
 
 describe("consul provider (against a fake Consul)", () => {
   it("reads the tag grammar: weight, hosts, path, and names tags it does not know", () => {
@@ -49,7 +50,7 @@ describe("consul provider (against a fake Consul)", () => {
       await eventually(() => assert.deepEqual(inForce(gw), [`127.0.0.1:${a.port} 3`], "only the passing instance, with its weight"));
       assert.equal((await get(`${gw.url}/`)).body, "a", "it serves");
       consul.setChecks("api", "b", ["passing"]);
-      await eventually(() => assert.deepEqual(inForce(gw), [`127.0.0.1:${a.port} 3`, `127.0.0.1:${b.port} 1`], "an instance whose check passes again joins"));
+      await eventually(() => assert.deepEqual(inForce(gw), [`127.0.0.1:${a.port} 3`, `127.0.0.1:${b.port} 1`].sort(), "an instance whose check passes again joins"));
       consul.setChecks("api", "a", ["passing", "warning"]);
       await eventually(() => assert.deepEqual(inForce(gw), [`127.0.0.1:${b.port} 1`], "an instance with a warning check leaves"));
       const queries = consul.requests.filter((r) => r.service === "api");
@@ -87,7 +88,7 @@ describe("consul provider (against a fake Consul)", () => {
       consul.resetIndex(2);
       await eventually(() => assert.ok(consul.requests.slice(before).some((r) => r.index === null), "a query without an index follows the reset"));
       consul.register("api", { id: "b", address: "127.0.0.1", port: b.port });
-      await eventually(() => assert.deepEqual(inForce(gw), [`127.0.0.1:${a.port} 1`, `127.0.0.1:${b.port} 1`], "changes after the reset are followed"));
+      await eventually(() => assert.deepEqual(inForce(gw), [`127.0.0.1:${a.port} 1`, `127.0.0.1:${b.port} 1`].sort(), "changes after the reset are followed"));
     } finally {
       await gw.close();
       await consul.close();
