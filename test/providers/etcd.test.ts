@@ -8,6 +8,7 @@ import { Etcd3 } from "etcd3";
 import type { DivisorConfigInput } from "../../src/config/schema.js";
 import { adminCall } from "../helpers/admin.js";
 import { startEtcd, type TestEtcd } from "../helpers/etcd.js";
+import { loadLoop } from "../helpers/load.js";
 import { eventually } from "../helpers/eventually.js";
 import { freePort, get, startBackend, startNamedBackend, type TestBackend } from "../helpers/net.js";
 import { type ProviderGateway, startProviderGateway } from "../helpers/provider-gateway.js";
@@ -155,24 +156,12 @@ describe("etcd provider (a real etcd)", () => {
     await client.put(key(1)).value(pool[1]!.address);
     const gw = await start(prefix, { services: { app: { discovery: { provider: "etcd" }, retries: { attempts: 1 } } }, routers: { all: { service: "app" } } });
     const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
-    const failures: string[] = [];
-    const servedBy = new Map<string, number>();
-    let stop = false;
-    const loop = async () => {
-      while (!stop) {
-        try {
-          const res = await get(`${gw.url}/`, { agent });
-          if (res.status === 200) servedBy.set(res.body, (servedBy.get(res.body) ?? 0) + 1);
-          else failures.push(`${res.status} ${res.body}`);
-        } catch (err) {
-          failures.push(String(err));
-        }
-      }
-    };
+    const load = loadLoop(() => get(`${gw.url}/`, { agent }));
+    const { servedBy, failures } = load;
     const inForce = (i: number) => gw.gateway.config.services.app!.backends.find((b) => b.address === pool[i]!.address);
     try {
       await eventually(() => assert.equal(gw.gateway.config.services.app!.backends.length, 2, "the first two backends are in force"));
-      const clients = Array.from({ length: 12 }, loop);
+      load.start(12);
       // Each round: add the next backend, drain the oldest (weight 0), remove it, stop it.
       for (let round = 0; round < 4; round++) {
         const added = round + 2;
@@ -189,14 +178,13 @@ describe("etcd provider (a real etcd)", () => {
         // Gracefully: requests still in flight to it finish, then it goes away.
         await new Promise<void>((resolve) => pool[removed]!.server.close(() => resolve()));
       }
-      stop = true;
-      await Promise.all(clients);
+      await load.stop();
       const total = [...servedBy.values()].reduce((n, x) => n + x, 0);
       assert.deepEqual(failures.slice(0, 5), [], `zero failed requests out of ${total + failures.length}`);
       for (const i of [2, 3, 4, 5]) assert.ok((servedBy.get(`b${i}`) ?? 0) > 0, `added backend b${i} served requests`);
       assert.ok(total > 100, `the load loop ran (${total} requests)`);
     } finally {
-      stop = true;
+      void load.stop();
       agent.destroy();
       await gw.close();
     }

@@ -12,6 +12,7 @@ import { after, before, describe, it } from "node:test";
 import type { DivisorConfigInput } from "../../src/config/schema.js";
 import { createGateway, type Gateway } from "../../src/gateway/gateway.js";
 import { TestCa } from "../helpers/certs.js";
+import { loadLoop } from "../helpers/load.js";
 import { eventually } from "../helpers/eventually.js";
 import { type FakeKubeApi, type KubeObject, startFakeKubeApi } from "../helpers/fake-kube-api.js";
 import { exited, startBuilt } from "../helpers/cli.js";
@@ -137,25 +138,13 @@ describe("kubernetes provider (fake Kubernetes API)", () => {
     fake.apply(ingress("roll", "app", "app.example.com", "app"));
     const gw = await start({ namespaces: ["roll"] }, { services: {} });
     const agent = new http.Agent({ keepAlive: true, maxSockets: 12 });
-    const failures: string[] = [];
-    const servedBy = new Map<string, number>();
-    let stop = false;
-    const loop = async () => {
-      while (!stop) {
-        try {
-          const res = await request(gw, "app.example.com", "/", agent);
-          if (res.status === 200) servedBy.set(res.body, (servedBy.get(res.body) ?? 0) + 1);
-          else failures.push(`${res.status} ${res.body}`);
-        } catch (err) {
-          failures.push(String(err));
-        }
-      }
-    };
+    const load = loadLoop(() => request(gw, "app.example.com", "/", agent));
+    const { servedBy, failures } = load;
     const svcName = "k8s.roll.app.80";
     const inForce = (p: TestBackend) => gw.gateway.config.services[svcName]?.backends.find((b) => b.address === p.address);
     try {
       await eventually(() => assert.equal(gw.gateway.config.services[svcName]?.backends.length, 3, "the three old pods are in force"));
-      const clients = Array.from({ length: 10 }, loop);
+      load.start(10);
       // maxSurge 1, maxUnavailable 0: one new pod starts (not ready), becomes ready; one old pod terminates (still serving), then leaves.
       for (let i = 0; i < 3; i++) {
         const n = next[i]!;
@@ -177,14 +166,13 @@ describe("kubernetes provider (fake Kubernetes API)", () => {
         // The pod shuts down: requests in flight finish, new connections are refused.
         await new Promise<void>((resolve) => o.server.close(() => resolve()));
       }
-      stop = true;
-      await Promise.all(clients);
+      await load.stop();
       const total = [...servedBy.values()].reduce((n, x) => n + x, 0);
       assert.deepEqual(failures.slice(0, 5), [], `zero failed requests out of ${total + failures.length}`);
       for (const i of [0, 1, 2]) assert.ok((servedBy.get(`new-${i}`) ?? 0) > 0, `new-${i} served requests`);
       assert.ok(total > 100, `the load loop ran (${total} requests)`);
     } finally {
-      stop = true;
+      void load.stop();
       agent.destroy();
       await gw.close();
       fake.remove("Ingress", "roll", "app");
